@@ -1,0 +1,158 @@
+"""The `imagelab` command: run a lab, list what is registered.
+
+    imagelab run [CONFIG] [--out DIR] [KEY=VALUE ...]
+    imagelab list generators|presets|regimes|datasets
+
+User errors (bad config, data or run folder) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from imagelab.errors import UserError
+
+log = logging.getLogger("imagelab")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as error:
+        print(f"imagelab: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("imagelab: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagelab", description="Watch image generators collapse on their own output.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run (or resume) a collapse lab",
+                              description="Run a lab. CONFIG is a YAML file or a preset name (default: the embedded "
+                                          "toy-dog VAE lab); KEY=VALUE overrides use dotted keys and YAML values.")
+    run.add_argument("items", nargs="*", metavar="[CONFIG] [KEY=VALUE ...]")
+    run.add_argument("--out", help="run folder (default: runs/<config name>-<config hash>); "
+                                   "an existing folder with the same config is resumed")
+    run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    run.set_defaults(handler=_run)
+
+    listing = commands.add_parser("list", help="list registered generators, presets, regimes or datasets")
+    listing.add_argument("what", choices=("generators", "presets", "regimes", "datasets"))
+    listing.set_defaults(handler=_list)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from imagelab.config import load_config
+
+    source, overrides = _split_items(args.items)
+    config = load_config(source, overrides)
+    if args.print_config:
+        print(config.to_yaml(), end="")
+        return 0
+
+    from imagelab.device import resolve_device
+    from imagelab.loop import CollapseLoop
+    from imagelab.runs import RunFolder
+    from imagelab.summary import summarize
+
+    device = resolve_device(config.device)
+    text = config.to_yaml()
+    out = Path(args.out) if args.out else Path("runs") / f"{_config_name(source)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    folder = RunFolder.open(out, config.to_dict(), _versions())
+    _log_to(folder.root / "log.txt")
+    resumed = bool(folder.manifest["generations"])
+    log.info(f"{'resuming' if resumed else 'starting'} run in {folder.root} on {device} "
+             f"({config.generator.name} generator, {config.loop.regime} regime, {config.loop.generations} generations)")
+    start = time.perf_counter()
+    try:
+        outcome = CollapseLoop(config, folder, device).run()
+    except BaseException as error:
+        folder.set("status", "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}")
+        raise
+    print(summarize(outcome.rows, outcome.breeds, config.eval.detection_floor, folder.root, time.perf_counter() - start))
+    return 0
+
+
+def _split_items(items: list[str]) -> tuple[str | None, list[str]]:
+    """The optional CONFIG (the first item without '=') and the KEY=VALUE overrides."""
+    from imagelab.errors import ConfigError
+
+    source = None
+    overrides = []
+    for position, item in enumerate(items):
+        if "=" in item:
+            overrides.append(item)
+        elif position == 0:
+            source = item
+        else:
+            raise ConfigError(item, "expected KEY=VALUE here; CONFIG must come first")
+    return source, overrides
+
+
+def _config_name(source: str | None) -> str:
+    return "toy-vae" if source is None else Path(source).stem
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.what == "presets":
+        from imagelab.config import preset_names
+
+        print("\n".join(preset_names()))
+    elif args.what == "generators":
+        from imagelab.generators import GENERATORS
+
+        for entry in GENERATORS.entries():
+            print(entry.name)
+        for name, why in GENERATORS.broken.items():
+            print(f"imagelab: warning: generator plugin '{name}' failed to load: {why}", file=sys.stderr)
+    elif args.what == "regimes":
+        from imagelab.regimes import REGIMES
+
+        print("\n".join(REGIMES.names()))
+    else:
+        from imagelab.data import DATASETS
+
+        print("\n".join(DATASETS.names()))
+    return 0
+
+
+def _log_to(path: Path) -> None:
+    """Progress lines to stderr, and the same lines with timestamps to the run's log.txt."""
+    log.setLevel(logging.INFO)
+    log.handlers.clear()
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    file = logging.FileHandler(path, encoding="utf-8")
+    file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(console)
+    log.addHandler(file)
+    log.propagate = False
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for package in ("imagelab", "torch", "torchvision", "timm", "torchmetrics"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The embedded dataset as a Dataset: toy dogs rendered on demand, no files needed."""
+
+from __future__ import annotations
+
+import torch
+
+from imagelab.data.splits import DATASETS, Dataset
+from imagelab.data.toydogs import BREEDS, render_dogs
+from imagelab.errors import ConfigError
+from imagelab.seeding import derive_seed
+
+
+@DATASETS.register("toydogs")
+class ToyDogs(Dataset):
+    breeds = BREEDS
+
+    def __init__(self, config) -> None:
+        if config.root is not None:
+            raise ConfigError("data.root", "toydogs is rendered, not read from disk; remove data.root or use data.name=folder")
+
+    def draw(self, split: str, breed: int, count: int, resolution: int) -> torch.Tensor:
+        # Each image has its own seed, named by split, breed and index, so splits never share an image
+        # and a split's first k images are the same whatever count is asked for.
+        seeds = [derive_seed("toydogs", split, breed, i) for i in range(count)]
+        return render_dogs(torch.full((count,), breed, dtype=torch.int64), seeds, resolution)

@@ -1,0 +1,16 @@
+"""Generators: the protocol, the registry, and the built-in generators (registered on import)."""
+
+from imagelab.generators.base import (
+    GENERATORS,
+    DataSpec,
+    FitReport,
+    Generator,
+    GeneratorConfig,
+    NonFiniteLossError,
+    build_generator,
+    load_generator,
+)
+from imagelab.generators import resample, vae  # noqa: E402,F401  (register "resample" and "vae")
+
+__all__ = ["GENERATORS", "DataSpec", "FitReport", "Generator", "GeneratorConfig", "NonFiniteLossError",
+           "build_generator", "load_generator"]

@@ -1,0 +1,126 @@
+"""The generator protocol: what the loop knows about any generator.
+
+A generator is built from its config (a dataclass named ``Config`` on the class,
+parsed strictly from the ``generator`` section of the run config), learns from an
+ImageSet with ``fit`` (optionally warm-started from the previous generation),
+samples ``n`` uint8 images reproducibly from a seed, and saves/loads itself as
+``config.json`` + ``model.safetensors``. Register a new one with
+``@GENERATORS.register("name")``, an entry point in the ``imagelab.generators``
+group, or ``generator.name=package.module:Class``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from imagelab.data.imageset import ImageSet
+from imagelab.registry import Registry
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class GeneratorConfig:
+    """Settings every generator has; subclasses add their own fields."""
+
+    name: str = "vae"
+
+
+@dataclass
+class FitReport:
+    """What one ``fit`` did: the loss per epoch (or step), for logs and the manifest."""
+
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1] if self.losses else float("nan")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the run must stop."""
+
+
+def check_finite(loss: torch.Tensor | float, where: str) -> float:
+    value = float(loss)
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"{where}: loss became {value}; lower the learning rate or check the data")
+    return value
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a generator needs to know about the data it will learn."""
+
+    resolution: int
+    num_classes: int
+
+
+class Generator(ABC):
+    Config: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+
+    def __init__(self, config: GeneratorConfig, data: DataSpec, device: torch.device) -> None:
+        self.config = config
+        self.data = data
+        self.device = device
+
+    @abstractmethod
+    def fit(self, pool: ImageSet, *, seed: int, warm_start: Generator | None = None) -> FitReport:
+        """Learn ``pool``; ``warm_start`` is the previous generation's generator, if any."""
+
+    @abstractmethod
+    def sample(self, n: int, *, seed: int) -> ImageSet:
+        """``n`` images; image ``i`` depends only on ``seed`` and ``i`` (see seeding.sample_seeds).
+
+        Labels are the breeds the generator meant to draw, or UNLABELED; provenance is
+        set by the loop.
+        """
+
+    @abstractmethod
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything learned, as named tensors (safetensors holds no code)."""
+
+    @abstractmethod
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what ``state_tensors`` returned."""
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"config": asdict(self.config), "data": asdict(self.data)}
+        (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_tensors().items()}, str(directory / WEIGHTS_FILE))
+
+    @classmethod
+    def load(cls, directory: Path, device: torch.device) -> Generator:
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+        generator = cls(cls.Config(**meta["config"]), DataSpec(**meta["data"]), device)
+        generator.load_state_tensors(load_file(str(directory / WEIGHTS_FILE), device=str(device)))
+        return generator
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line for ``imagelab list generators``."""
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return doc[0] if doc else cls.__name__
+
+
+GENERATORS: Registry[type[Generator]] = Registry("generator", entry_point_group="imagelab.generators")
+
+
+def build_generator(config: GeneratorConfig, data: DataSpec, device: torch.device) -> Generator:
+    return GENERATORS.get(config.name)(config, data, device)
+
+
+def load_generator(directory: Path, device: torch.device) -> Generator:
+    """Load a saved generator, whatever its kind, from its ``config.json`` + weights."""
+    name = json.loads((directory / CONFIG_FILE).read_text())["config"]["name"]
+    return GENERATORS.get(name).load(directory, device)

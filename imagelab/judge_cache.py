@@ -1,0 +1,73 @@
+"""The judge is trained once per (data, judge settings) and reused from a cache.
+
+The cache lives in ``$IMAGELAB_CACHE`` (default ``~/.cache/imagelab``), under
+``judges/<key>/``, where the key hashes everything the judge's training depends on:
+the data identity (dataset, root, resolution, breeds, split sizes) and the judge
+config. Imbalance settings and the run seed do not enter: every run on the same
+data is judged by the same instrument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from imagelab.data.splits import RealData
+from imagelab.judge import Judge
+from imagelab.runs import atomic_directory
+
+log = logging.getLogger("imagelab")
+
+CACHE_ENV = "IMAGELAB_CACHE"
+JUDGE_SEED = 0  # the judge is a fixed instrument: it does not follow the run seed
+CACHE_FORMAT = 1  # bump when the judge's training code changes what a cached judge means
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "imagelab").expanduser()
+
+
+def judge_key(config) -> str:
+    """Hash of what the judge's training depends on (``config`` is the RunConfig)."""
+    data = config.data
+    identity = {
+        "format": CACHE_FORMAT,
+        "data": {"name": data.name, "root": data.root, "resolution": data.resolution, "breeds": data.breeds,
+                 "judge_train_per_breed": data.judge_train_per_breed, "eval_per_breed": data.eval_per_breed},
+        "judge": dataclasses.asdict(config.judge),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def obtain_judge(config, data: RealData, device: torch.device, run_judge_dir: Path) -> tuple[Judge, str]:
+    """The run's judge: from the run folder, else the cache, else trained now (and cached).
+
+    Returns the judge and where it came from ("run folder", "cache" or "trained").
+    """
+    if (run_judge_dir / "judge.json").exists():
+        return Judge.load(run_judge_dir, device), "run folder"
+    cached = cache_root() / "judges" / judge_key(config)
+    if (cached / "judge.json").exists():
+        judge, origin = Judge.load(cached, device), "cache"
+    else:
+        judge = Judge.train(config.judge, data.judge_train, data.judge_eval, data.breeds, device, seed=JUDGE_SEED)
+        origin = "trained"
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_directory(cached) as temp:
+                judge.save(temp)
+        except OSError as error:  # an unwritable cache only costs time: the run folder keeps its judge
+            log.warning(f"could not cache the judge in {cached}: {error}; set {CACHE_ENV} to a writable folder")
+    with atomic_directory(run_judge_dir) as temp:
+        if origin == "cache":
+            shutil.copytree(cached, temp, dirs_exist_ok=True)
+        else:
+            judge.save(temp)
+    return judge, origin

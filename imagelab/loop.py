@@ -1,0 +1,193 @@
+"""The generation loop: fit -> sample -> judge -> metrics -> next pool, resumable stage by stage.
+
+Generation 0 is the real pool: it is judged and measured like any generation, which
+gives the reference shares and the real-vs-real FID floor. Each later generation g
+fits a generator on the pool the regime composes, samples a new set, has the judge
+label it and writes a metrics row. Every stage's randomness comes from
+``derive_seed(seed, stage, g)``, and every stage's result is on disk before the
+manifest marks it complete, so a killed run resumes where it stopped and reaches
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from imagelab.config import RunConfig
+from imagelab.data.imageset import ImageSet
+from imagelab.data.splits import build_real_data
+from imagelab.generators import DataSpec, Generator, build_generator, load_generator
+from imagelab.judge import Judge, Judgement
+from imagelab.judge_cache import obtain_judge
+from imagelab.metrics.breeds import breed_shares, census
+from imagelab.metrics.fid import FeatureFID
+from imagelab.regimes import REGIMES, PoolHistory
+from imagelab.report.grids import breed_rows, sample_grid
+from imagelab.runs import RunFolder, atomic_directory, atomic_write, atomic_write_text
+from imagelab.seeding import derive_seed
+
+log = logging.getLogger("imagelab")
+
+SAMPLES_FILE = "samples.safetensors"
+JUDGEMENT_FILE = "judgement.safetensors"
+GENERATOR_DIR = "generator"
+
+
+@dataclass
+class LoopOutcome:
+    breeds: tuple[str, ...]
+    rows: list[dict]  # one metrics row per generation, generation 0 first
+    judge_accuracy: float
+
+
+class CollapseLoop:
+    def __init__(self, config: RunConfig, folder: RunFolder, device: torch.device) -> None:
+        self.config = config
+        self.folder = folder
+        self.device = device
+        self.rows: list[dict] = []
+
+    def run(self) -> LoopOutcome:
+        """Run (or resume) every generation; returns all metrics rows."""
+        config = self.config
+        with self._timed("data"):
+            data = build_real_data(config.data)
+        self.data = data
+        log.info(f"data: {len(data.pool)} real images in the pool, {len(data.breeds)} breeds, "
+                 f"{config.data.resolution}px; judge splits {len(data.judge_train)} train / {len(data.judge_eval)} held out")
+        with self._timed("judge_training") as info:
+            self.judge, origin = obtain_judge(config, data, self.device, self.folder.root / "judge")
+            info["origin"] = origin
+        log.info(f"judge: {config.judge.model} ({origin}), held-out accuracy {self.judge.accuracy:.2%}")
+        self.folder.set("judge", {"model": config.judge.model, "origin": origin, "accuracy": self.judge.accuracy})
+        with self._timed("reference_features"):
+            self.fid = FeatureFID(self.judge.judge(data.reference.images).features)
+
+        self.samples_per_generation = config.loop.samples_per_generation or len(data.pool)
+        self._measure(0, data.pool)
+        self.real_shares = self._shares_of(self.rows[0])
+
+        samples: list[ImageSet] = []
+        generator: Generator | None = None
+        regime = REGIMES.get(config.loop.regime)
+        for generation in range(1, config.loop.generations + 1):
+            history = PoolHistory(data.pool, samples, config.loop.real_fraction, derive_seed(config.seed, "pool", generation))
+            generated, generator = self._generate(generation, regime(history), generator)
+            samples.append(generated)
+            self._measure(generation, generated)
+        self.folder.set("status", "complete")
+        return LoopOutcome(data.breeds, self.rows, self.judge.accuracy)
+
+    # --- stages --------------------------------------------------------------------------------
+
+    def _generate(self, generation: int, pool: ImageSet, previous: Generator | None) -> tuple[ImageSet, Generator | None]:
+        """Fit a generator on ``pool`` and sample from it (or load what a previous attempt saved)."""
+        directory = self.folder.generation_dir(generation)
+        samples_path = directory / SAMPLES_FILE
+        if self.folder.stage_done(generation, "sample"):
+            return ImageSet.load(samples_path), None
+        generator = self._fit(generation, pool, previous)
+        with self._stage(generation, "sample") as info:
+            seed = derive_seed(self.config.seed, "sample", generation)
+            made = generator.sample(self.samples_per_generation, seed=seed)
+            generated = ImageSet(made.images.cpu(), made.labels.cpu(), torch.full((len(made),), generation))
+            atomic_write(samples_path, generated.save)
+            info["count"] = len(generated)
+        return generated, generator
+
+    def _fit(self, generation: int, pool: ImageSet, previous: Generator | None) -> Generator:
+        directory = self.folder.generation_dir(generation) / GENERATOR_DIR
+        if self.folder.stage_done(generation, "fit"):
+            return load_generator(directory, self.device)
+        warm_start = None
+        if self.config.loop.warm_start and generation > 1:
+            warm_start = previous or load_generator(self.folder.generation_dir(generation - 1) / GENERATOR_DIR, self.device)
+        spec = DataSpec(resolution=self.config.data.resolution, num_classes=len(self.data.breeds))
+        generator = build_generator(self.config.generator, spec, self.device)
+        with self._stage(generation, "fit") as info:
+            report = generator.fit(pool, seed=derive_seed(self.config.seed, "fit", generation), warm_start=warm_start)
+            with atomic_directory(directory) as temp:
+                generator.save(temp)
+            info.update(pool_size=len(pool), final_loss=report.final_loss)
+        return generator
+
+    def _measure(self, generation: int, images: ImageSet) -> None:
+        """Judge ``images`` and write the generation's metrics row, grids and metrics.json."""
+        directory = self.folder.generation_dir(generation)
+        if generation == 0 and not (directory / SAMPLES_FILE).exists():
+            atomic_write(directory / SAMPLES_FILE, images.save)  # the real pool, kept like any generation's samples
+        judgement = self._judge(generation, images)
+        metrics_path = directory / "metrics.json"
+        if self.folder.stage_done(generation, "metrics"):
+            row = json.loads(metrics_path.read_text())
+        else:
+            with self._stage(generation, "metrics"):
+                row = self._metrics_row(generation, judgement)
+                sample_grid(images.images, directory / "grid.png", self.config.eval.grid_samples)
+                breed_rows(images.images, judgement.labels, self.data.breeds, directory / "breeds.png",
+                           self.config.eval.breed_row_samples)
+                atomic_write_text(metrics_path, json.dumps(row, indent=2))
+        self.rows.append(row)
+        self.folder.write_metrics_csv(self.rows)
+        self._log_row(row)
+
+    def _judge(self, generation: int, images: ImageSet) -> Judgement:
+        path = self.folder.generation_dir(generation) / JUDGEMENT_FILE
+        if self.folder.stage_done(generation, "judge"):
+            return Judgement(**load_file(str(path)))
+        with self._stage(generation, "judge"):
+            judgement = self.judge.judge(images.images)
+            tensors = {k: v.detach().cpu().contiguous() for k, v in vars(judgement).items()}
+            atomic_write(path, lambda temp: save_file(tensors, str(temp)))
+        return judgement
+
+    def _metrics_row(self, generation: int, judgement: Judgement) -> dict:
+        real_shares = None if generation == 0 else self.real_shares
+        row = {"generation": generation, "fid": self.fid(judgement.features)}
+        breeds = census(judgement.labels, self.data.breeds, detection_floor=self.config.eval.detection_floor,
+                        real_shares=real_shares)
+        row.update(breeds)
+        row.setdefault("tv_to_real", 0.0)  # generation 0 is the real pool itself
+        row["mean_confidence"] = float(judgement.confidence.mean())
+        row["samples"] = len(judgement.labels)
+        return row
+
+    def _shares_of(self, row: dict) -> torch.Tensor:
+        names = [f"share_{b}" for b in self.data.breeds] + ["share_unrecognized"]
+        return torch.tensor([row[n] for n in names], dtype=torch.float64)
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _stage(self, generation: int, stage: str) -> Iterator[dict]:
+        """Time a stage and mark it complete in the manifest once its body has finished."""
+        info: dict = {}
+        start = time.perf_counter()
+        yield info
+        self.folder.mark_stage(generation, stage, time.perf_counter() - start, **info)
+
+    @contextmanager
+    def _timed(self, name: str) -> Iterator[dict]:
+        info: dict = {}
+        start = time.perf_counter()
+        yield info
+        timings = self.folder.manifest.setdefault("setup", {})
+        timings[name] = {"seconds": round(time.perf_counter() - start, 3), **info}
+        self.folder.save_manifest()
+
+    def _log_row(self, row: dict) -> None:
+        generation = row["generation"]
+        stages = self.folder.manifest["generations"].get(str(generation), {}).get("stages", {})
+        timing = " ".join(f"{s} {v['seconds']:.1f}s" for s, v in stages.items())
+        log.info(f"gen {generation:>3}/{self.config.loop.generations}  FID {row['fid']:7.2f}  "
+                 f"alive {row['breeds_alive']}/{len(self.data.breeds)}  unrecognized {row['share_unrecognized']:5.1%}  "
+                 f"TV to real {row['tv_to_real']:.3f}  [{timing}]")
+

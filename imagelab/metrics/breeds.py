@@ -1,0 +1,40 @@
+"""Breed census of a set of judged samples: shares, survivors, diversity, distance to the real pool."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def breed_shares(labels: torch.Tensor, num_breeds: int) -> torch.Tensor:
+    """(num_breeds + 1,) shares of all samples: one per breed, the last for unrecognized (label -1)."""
+    counts = torch.bincount(labels.clamp(min=-1) + 1, minlength=num_breeds + 1).double()
+    counts = torch.cat([counts[1:], counts[:1]])  # move unrecognized (label -1 -> bin 0) to the end
+    return counts / max(len(labels), 1)
+
+
+def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
+    """Total-variation distance between two share vectors (0 = identical, 1 = disjoint)."""
+    return 0.5 * float((p - q).abs().sum())
+
+
+def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: float,
+           real_shares: torch.Tensor | None = None) -> dict[str, float]:
+    """The breed columns of a metrics row.
+
+    ``share_<breed>`` and ``share_unrecognized`` sum to 1; a breed is alive while its
+    share is at least ``detection_floor`` (and it has at least one sample).
+    ``entropy`` is the Shannon entropy (nats) of the recognized breeds' distribution;
+    ``tv_to_real`` the total variation to the generation-0 shares (unrecognized included).
+    """
+    shares = breed_shares(labels, len(breeds))
+    row = {f"share_{name}": float(shares[i]) for i, name in enumerate(breeds)}
+    row["share_unrecognized"] = float(shares[-1])
+    breed_part = shares[:-1]
+    row["breeds_alive"] = int(((breed_part >= detection_floor) & (breed_part > 0)).sum())
+    recognized = breed_part / breed_part.sum() if breed_part.sum() > 0 else breed_part
+    row["entropy"] = -sum(float(p) * math.log(float(p)) for p in recognized if p > 0)
+    if real_shares is not None:
+        row["tv_to_real"] = total_variation(shares, real_shares)
+    return row

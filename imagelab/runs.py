@@ -1,0 +1,177 @@
+"""The run folder: resolved config, manifest, metrics.csv, log, one folder per generation.
+
+Every file is written under a temporary name and renamed into place, so a killed
+run leaves either the old file or the new one, never half of one. The manifest
+records which stages of which generation are complete; a re-run with the same
+config resumes after the last of them, a re-run with another config is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import yaml
+
+from imagelab.errors import RunFolderError
+
+CONFIG_FILE = "config.yaml"
+MANIFEST_FILE = "manifest.json"
+METRICS_FILE = "metrics.csv"
+LOG_FILE = "log.txt"
+
+
+# --- atomic writes -----------------------------------------------------------------------------
+
+
+def _temporary_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temp_path)``, then rename the result over ``path`` in one step."""
+    temp = _temporary_sibling(path)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        if temp.is_dir():
+            shutil.rmtree(temp, ignore_errors=True)
+        elif temp.exists():
+            temp.unlink()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda temp: temp.write_text(text))
+
+
+@contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """Fill a temporary folder, then put it in place of ``path`` (an older copy is replaced)."""
+    temp = _temporary_sibling(path)
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True)
+    try:
+        yield temp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(temp, path)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+# --- the run folder ----------------------------------------------------------------------------
+
+
+class RunFolder:
+    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+        self.root = root
+        self.manifest = manifest
+
+    @classmethod
+    def open(cls, root: Path, config: dict[str, Any], versions: dict[str, str]) -> RunFolder:
+        """Create ``root`` for ``config``, or reopen it to resume if it holds the same config."""
+        root = root.expanduser().resolve()
+        config_path = root / CONFIG_FILE
+        if config_path.exists():
+            _refuse_other_config(config_path, config)
+            manifest = json.loads((root / MANIFEST_FILE).read_text()) if (root / MANIFEST_FILE).exists() else None
+        elif root.exists() and any(root.iterdir()):
+            raise RunFolderError(f"{root} is not empty and holds no imagelab run ({CONFIG_FILE} missing); choose another --out")
+        else:
+            manifest = None
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            folder = cls(root, manifest or _new_manifest(versions))
+            if not config_path.exists():
+                atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
+            folder.save_manifest()
+        except OSError as error:
+            raise RunFolderError(f"cannot write the run folder {root}: {error.strerror or error}") from None
+        return folder
+
+    def generation_dir(self, generation: int) -> Path:
+        path = self.root / f"gen_{generation:03d}"
+        path.mkdir(exist_ok=True)
+        return path
+
+    # Stages ----------------------------------------------------------------------------------
+
+    def _generation_record(self, generation: int) -> dict[str, Any]:
+        return self.manifest["generations"].setdefault(str(generation), {"stages": {}})
+
+    def stage_done(self, generation: int, stage: str) -> bool:
+        return stage in self._generation_record(generation)["stages"]
+
+    def stage_info(self, generation: int, stage: str) -> dict[str, Any]:
+        return self._generation_record(generation)["stages"][stage]
+
+    def mark_stage(self, generation: int, stage: str, seconds: float, **info: Any) -> None:
+        """Record a finished stage; call only after its artifacts are in place."""
+        self._generation_record(generation)["stages"][stage] = {"seconds": round(seconds, 3), **info}
+        self.save_manifest()
+
+    def set(self, key: str, value: Any) -> None:
+        self.manifest[key] = value
+        self.save_manifest()
+
+    def save_manifest(self) -> None:
+        self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        atomic_write_text(self.root / MANIFEST_FILE, json.dumps(self.manifest, indent=2))
+
+    # Metrics ---------------------------------------------------------------------------------
+
+    def write_metrics_csv(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite metrics.csv from the rows of all complete generations."""
+        columns: list[str] = []
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.root / METRICS_FILE, buffer.getvalue())
+
+
+def _new_manifest(versions: dict[str, str]) -> dict[str, Any]:
+    return {
+        "status": "running",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
+        "generations": {},
+    }
+
+
+def _refuse_other_config(config_path: Path, config: dict[str, Any]) -> None:
+    try:
+        existing = yaml.safe_load(config_path.read_text())
+    except yaml.YAMLError:
+        raise RunFolderError(f"{config_path} is not valid YAML; this folder cannot be resumed, choose another --out") from None
+    differences = _differences(existing, config)
+    if differences:
+        shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+        raise RunFolderError(
+            f"{config_path.parent} holds a run with another config ({shown}); "
+            "resume it with the same config, or choose another --out"
+        )
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config trees, as 'key: old -> new'."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in list(old) + [k for k in new if k not in old]:
+            found += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return found
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]

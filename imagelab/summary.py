@@ -1,0 +1,34 @@
+"""The few lines printed at the end of a run: who survived, how FID moved, where the results are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def extinction_generation(rows: list[dict], breed: str, floor: float) -> int | None:
+    """First generation from which ``breed`` stays below the detection floor to the end, if any."""
+    below = [row[f"share_{breed}"] < floor or row[f"share_{breed}"] == 0 for row in rows]
+    if not below[-1]:
+        return None
+    first = len(below) - 1
+    while first > 0 and below[first - 1]:
+        first -= 1
+    return int(rows[first]["generation"])
+
+
+def summarize(rows: list[dict], breeds: tuple[str, ...], floor: float, root: Path, seconds: float) -> str:
+    first, last = rows[0], rows[-1]
+    lines = [f"Finished generation {last['generation']} in {seconds:.0f}s."]
+    survivors = [b for b in breeds if extinction_generation(rows, b, floor) is None]
+    lines.append(f"Breeds alive at generation {last['generation']}: {len(survivors)}/{len(breeds)} "
+                 f"(detection floor {floor:.2%} of samples)")
+    for breed in breeds:
+        start, end = first[f"share_{breed}"], last[f"share_{breed}"]
+        lost = extinction_generation(rows, breed, floor)
+        fate = f"lost at generation {lost}" if lost is not None else "alive"
+        lines.append(f"  {breed:<30} {start:6.1%} -> {end:6.1%}  {fate}")
+    lines.append(f"  {'unrecognized':<30} {first['share_unrecognized']:6.1%} -> {last['share_unrecognized']:6.1%}")
+    fids = " -> ".join(f"{row['fid']:.1f}" for row in rows)
+    lines.append(f"FID per generation (generation 0 = real vs real floor): {fids}")
+    lines.append(f"Run folder: {root}  (metrics.csv, gen_*/grid.png, gen_*/breeds.png)")
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from imagelab.config import RunConfig, config_from_dict, load_config, preset_names
+from imagelab.errors import ConfigError
+
+
+def test_no_config_is_the_default_lab_and_matches_the_toy_vae_preset():
+    default = load_config()
+    assert default.generator.name == "vae" and default.loop.regime == "replace"
+    assert default.loop.generations == 10 and default.data.name == "toydogs" and default.data.resolution == 32
+    assert load_config("toy-vae").to_dict() == default.to_dict()
+
+
+def test_presets_are_listed_and_every_preset_resolves():
+    names = preset_names()
+    assert "toy-vae" in names and "toy-resample" in names
+    for name in names:
+        assert isinstance(load_config(name), RunConfig)
+
+
+def test_dotted_overrides_take_yaml_values():
+    config = load_config(None, ["loop.generations=20", "data.imbalance.profile=counts",
+                                "data.imbalance.counts=[400,50,5]", "data.breeds=[beagle,dachshund,dalmatian]",
+                                "eval.detection_floor=0.01", "generator.name=resample"])
+    assert config.loop.generations == 20
+    assert config.data.imbalance.counts == [400, 50, 5]
+    assert config.data.breeds == ["beagle", "dachshund", "dalmatian"]
+    assert config.eval.detection_floor == 0.01
+    assert config.generator.name == "resample"
+
+
+def test_resolved_config_round_trips_through_yaml():
+    config = load_config(None, ["loop.generations=3"])
+    again = config_from_dict(yaml.safe_load(config.to_yaml()))
+    assert again.to_dict() == config.to_dict()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("loop.generatoins=3", r"loop\.generatoins: unknown key; allowed under 'loop': generations, regime"),
+        ("loop.generations=abc", r"loop\.generations: must be an integer, got 'abc'"),
+        ("loop.generations=-1", r"loop\.generations: must be between 0 and 10000, got -1"),
+        ("loop.real_fraction=1.5", r"loop\.real_fraction: must be between 0.0 and 1.0"),
+        ("device=tpu", r"device: must be one of auto, cpu, cuda, mps; got 'tpu'"),
+        ("data.imbalance.profile=zipff", r"data\.imbalance\.profile: must be one of exponential, zipf"),
+        ("generator.name=ddmp", r"generator\.name: unknown generator 'ddmp'; available: .*resample.*vae"),
+        ("loop.regime=recycle", r"loop\.regime: unknown regime 'recycle'; available: replace"),
+        ("data.name=imagenet", r"data\.name: unknown dataset 'imagenet'; available: toydogs"),
+        ("generator.latent_dimm=3", r"generator\.latent_dimm: unknown key; allowed under 'generator'"),
+        ("loop=3", r"loop: must be a section"),
+        ("data.imbalance.counts=[1,2]", r"data\.imbalance\.counts: is only used with profile 'counts'"),
+        ("seed=true", r"seed: must be an integer, got True"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_missing_file_and_unknown_preset_are_explained(tmp_path):
+    with pytest.raises(ConfigError, match="no config file .*missing.yaml"):
+        load_config(str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="unknown preset 'toy-vea'; available: .*toy-vae"):
+        load_config("toy-vea")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loop: [unclosed")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(str(bad))
+
+
+def test_the_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "imagelab.cli", "run", "loop.generations=many", "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "imagelab: error: loop.generations: must be an integer, got 'many'"
+    assert not (tmp_path / "r").exists()
