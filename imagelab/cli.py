@@ -135,13 +135,22 @@ def _log_to(path: Path) -> None:
     """Progress lines to stderr, and the same lines with timestamps to the run's log.txt."""
     log.setLevel(logging.INFO)
     log.handlers.clear()
-    console = logging.StreamHandler(sys.stderr)
+    console = _ConsoleHandler()
     console.setFormatter(logging.Formatter("%(message)s"))
     file = logging.FileHandler(path, encoding="utf-8")
     file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(console)
     log.addHandler(file)
     log.propagate = False
+
+
+class _ConsoleHandler(logging.Handler):
+    """Writes log lines through tqdm, so they land above a progress bar instead of inside it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
 
 
 def _versions() -> dict[str, str]:

@@ -14,7 +14,6 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,12 @@ from imagelab.errors import ConfigError
 from imagelab.generators import GENERATORS, GeneratorConfig
 from imagelab.judge import JudgeConfig
 
-PRESET_PACKAGE = "imagelab.presets"  # the repository's configs/ folder, installed as a package
+
+
+def preset_dir() -> Path:
+    """The YAML presets: configs/ of a source checkout, or its copy installed as imagelab/presets."""
+    installed = Path(__file__).parent / "presets"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "configs"
 
 
 def _range(low: float | None = None, high: float | None = None, *, choices: tuple[str, ...] = ()) -> dict:
@@ -156,7 +160,7 @@ def _check_cross_fields(config: RunConfig) -> None:
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name[: -len(".yaml")] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.stem for p in preset_dir().glob("*.yaml"))
 
 
 def read_config_source(source: str) -> dict[str, Any]:
@@ -167,7 +171,7 @@ def read_config_source(source: str) -> dict[str, Any]:
             raise ConfigError("CONFIG", f"no config file '{source}'; give a YAML path or a preset: {', '.join(preset_names())}")
         text, where = path.read_text(), str(path)
     else:
-        preset = resources.files(PRESET_PACKAGE) / f"{source}.yaml"
+        preset = preset_dir() / f"{source}.yaml"
         if not preset.is_file():
             raise ConfigError("CONFIG", f"unknown preset '{source}'; available: {', '.join(preset_names())} (or a YAML path)")
         text, where = preset.read_text(), f"preset {source}"

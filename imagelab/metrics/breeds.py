@@ -29,10 +29,12 @@ def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: fl
     ``tv_to_real`` the total variation to the generation-0 shares (unrecognized included).
     """
     shares = breed_shares(labels, len(breeds))
-    row = {f"share_{name}": float(shares[i]) for i, name in enumerate(breeds)}
-    row["share_unrecognized"] = float(shares[-1])
     breed_part = shares[:-1]
-    row["breeds_alive"] = int(((breed_part >= detection_floor) & (breed_part > 0)).sum())
+    row: dict[str, float] = {
+        "breeds_alive": int(((breed_part >= detection_floor) & (breed_part > 0)).sum()),
+        "share_unrecognized": float(shares[-1]),
+    }
+    row.update({f"share_{name}": float(shares[i]) for i, name in enumerate(breeds)})
     recognized = breed_part / breed_part.sum() if breed_part.sum() > 0 else breed_part
     row["entropy"] = -sum(float(p) * math.log(float(p)) for p in recognized if p > 0)
     if real_shares is not None:

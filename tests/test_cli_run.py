@@ -1,0 +1,98 @@
+"""End to end: `imagelab run` with a tiny config in a temp folder, its artifacts, resume and refusal."""
+
+import csv
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from imagelab.cli import main
+
+BREEDS = ("golden_retriever", "dachshund", "petit_basset_griffon_vendeen")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One uninterrupted tiny run, shared by the tests below."""
+    from tests.conftest import TINY_OVERRIDES
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["run", "--out", str(out), *TINY_OVERRIDES]) == 0
+    return out
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_artifact_of_the_run_folder_is_there(finished_run):
+    run = finished_run
+    for name in ("config.yaml", "manifest.json", "metrics.csv", "log.txt", "judge/judge.json", "judge/model.safetensors"):
+        assert (run / name).is_file(), name
+    for generation in range(3):
+        folder = run / f"gen_{generation:03d}"
+        for name in ("grid.png", "breeds.png", "metrics.json", "samples.safetensors", "judgement.safetensors"):
+            assert (folder / name).is_file(), f"{folder.name}/{name}"
+        assert Image.open(folder / "grid.png").size[0] >= 4 * 64  # a 4x4 grid of enlarged 16 px images
+        assert Image.open(folder / "breeds.png").size[1] >= 4 * 64  # a row per breed + unrecognized
+        if generation > 0:
+            assert {p.name for p in (folder / "generator").iterdir()} == {"config.json", "model.safetensors"}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert set(manifest["generations"]["1"]["stages"]) == {"fit", "sample", "judge", "metrics"}
+    assert "imagelab: " not in (run / "log.txt").read_text()  # no error was logged
+
+
+def test_metrics_csv_has_the_contract_columns(finished_run):
+    rows = read_metrics(finished_run)
+    assert [int(r["generation"]) for r in rows] == [0, 1, 2]
+    columns = set(rows[0])
+    assert {"generation", "fid", "breeds_alive", "share_unrecognized"} <= columns
+    assert {f"share_{b}" for b in BREEDS} <= columns
+    for row in rows:
+        total = sum(float(row[f"share_{b}"]) for b in BREEDS) + float(row["share_unrecognized"])
+        assert total == pytest.approx(1.0)
+        assert float(row["fid"]) >= 0
+    assert json.loads((finished_run / "gen_002" / "metrics.json").read_text())["generation"] == 2
+
+
+def test_a_killed_run_resumes_to_the_same_metrics(finished_run, tmp_path):
+    from tests.conftest import TINY_OVERRIDES
+
+    run = tmp_path / "resumed"
+    shutil.copytree(finished_run, run)
+    # Pretend the run died during generation 2's sampling: its later stages never happened.
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["generations"]["2"]["stages"] = {"fit": manifest["generations"]["2"]["stages"]["fit"]}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    for name in ("samples.safetensors", "judgement.safetensors", "metrics.json", "grid.png"):
+        (run / "gen_002" / name).unlink()
+    assert main(["run", "--out", str(run), *TINY_OVERRIDES]) == 0
+    assert (run / "metrics.csv").read_text() == (finished_run / "metrics.csv").read_text()
+    assert (run / "gen_002" / "grid.png").exists()
+
+
+def test_the_same_seed_gives_identical_metrics(finished_run, tmp_path):
+    from tests.conftest import TINY_OVERRIDES
+
+    assert main(["run", "--out", str(tmp_path / "again"), *TINY_OVERRIDES]) == 0
+    assert (tmp_path / "again" / "metrics.csv").read_text() == (finished_run / "metrics.csv").read_text()
+
+
+def test_another_config_on_the_same_folder_is_refused_and_nothing_changes(finished_run, capsys):
+    from tests.conftest import TINY_OVERRIDES
+
+    before = {p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file()}
+    code = main(["run", "--out", str(finished_run), *TINY_OVERRIDES, "loop.generations=3"])
+    assert code == 2
+    assert "loop.generations: 2 -> 3" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file()} == before
+
+
+def test_list_commands(capsys):
+    assert main(["list", "generators"]) == 0
+    assert {"vae", "resample"} <= set(capsys.readouterr().out.split())
+    assert main(["list", "presets"]) == 0
+    assert "toy-vae" in capsys.readouterr().out.split()
