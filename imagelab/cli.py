@@ -1,6 +1,8 @@
-"""The `imagelab` command: run a lab, list what is registered.
+"""The `imagelab` command: run a lab, build its report, compare runs, list what is registered.
 
     imagelab run [CONFIG] [--out DIR] [KEY=VALUE ...]
+    imagelab report RUN_DIR
+    imagelab compare RUN_DIR... --out DIR
     imagelab list generators|presets|regimes|datasets
 
 User errors (bad config, data or run folder) print one line and exit with status 2.
@@ -50,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     run.set_defaults(handler=_run)
 
+    report = commands.add_parser("report", help="(re)build a run's HTML report",
+                                 description="Build RUN_DIR/report/index.html, a static page of plots, sample grids and "
+                                             "the breed mosaic (also built at the end of `imagelab run`).")
+    report.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    report.set_defaults(handler=_report)
+
+    compare = commands.add_parser("compare", help="compare runs on one HTML page",
+                                  description="Write DIR/index.html with the runs' metrics overlaid and side by side.")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", type=Path)
+    compare.add_argument("--out", required=True, type=Path,
+                         help="folder for the page (new, empty, or an earlier comparison, which is replaced)")
+    compare.set_defaults(handler=_compare)
+
     listing = commands.add_parser("list", help="list registered generators, presets, regimes or datasets")
     listing.add_argument("what", choices=("generators", "presets", "regimes", "datasets"))
     listing.set_defaults(handler=_list)
@@ -85,6 +100,27 @@ def _run(args: argparse.Namespace) -> int:
         folder.set("status", "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}")
         raise
     print(summarize(outcome.rows, outcome.breeds, config.eval.detection_floor, folder.root, time.perf_counter() - start))
+    _build_report(folder.root)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    _build_report(args.run_dir)
+    return 0
+
+
+def _build_report(run_dir: Path) -> None:
+    from imagelab.report.html import build_report
+
+    start = time.perf_counter()
+    index = build_report(run_dir)
+    print(f"Report: {index}  (built in {time.perf_counter() - start:.1f}s; open it in a browser)")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from imagelab.report.compare import build_comparison
+
+    print(f"Comparison: {build_comparison(args.run_dirs, args.out)}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Make the README figures from a finished run: breed shares per generation and sample grids.
+"""Make the README figures from a finished run: breed shares per generation, sample grids, breed mosaic.
 
     imagelab run --out runs/readme        # the embedded default
     python scripts/readme_figures.py runs/readme --out assets
@@ -13,7 +13,9 @@ from pathlib import Path
 import yaml
 from PIL import Image, ImageDraw
 
+from imagelab.report.mosaic import run_mosaic_sheet, spaced
 from imagelab.report.plots import plot_breed_shares
+from imagelab.report.rundata import load_run
 
 
 def read_rows(run_dir: Path) -> list[dict]:
@@ -46,10 +48,13 @@ def main() -> None:
     config = yaml.safe_load((args.run_dir / "config.yaml").read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     title = f"{config['generator']['name']} generator, {config['loop']['regime']} regime, seed {config['seed']}"
-    plot_breed_shares(rows, breeds, args.out / "breed_shares.png", title=title)
+    neutral = config["loop"]["regime"] == "replace" and not config["loop"].get("real_fraction")  # where drift applies
+    plot_breed_shares(rows, breeds, args.out / "breed_shares.png", title=title,
+                      drift_population=int(rows[-1]["samples"]) if neutral else None)
     last = rows[-1]["generation"]
     grids_side_by_side(args.run_dir, sorted({0, 1, last // 2, last}), args.out / "sample_grids.png")
-    print(f"wrote {args.out / 'breed_shares.png'} and {args.out / 'sample_grids.png'}")
+    run_mosaic_sheet(load_run(args.run_dir), spaced([row["generation"] for row in rows], 6), args.out / "mosaic.png")
+    print(f"wrote {args.out / 'breed_shares.png'}, {args.out / 'sample_grids.png'} and {args.out / 'mosaic.png'}")
 
 
 if __name__ == "__main__":
