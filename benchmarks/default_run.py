@@ -68,7 +68,7 @@ def main() -> None:
     print(f"| what | seconds |\n|---|---|\n| whole command | {wall:.1f} |")
     for name, seconds in {**setup, **result["stage_seconds_all_generations"]}.items():
         print(f"| {name} | {seconds:.1f} |")
-    print(f"| imports, startup, other | {result['startup_and_unaccounted_seconds']:.1f} |")
+    print(f"| imports, startup, report, other | {result['startup_and_unaccounted_seconds']:.1f} |")
     print(f"\n{result['machine']['cpu']}, {result['machine']['cores']} cores; written to {RESULTS}")
 
 

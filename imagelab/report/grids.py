@@ -25,9 +25,13 @@ def _to_pil(grid: torch.Tensor) -> Image.Image:
     return Image.fromarray(grid.permute(1, 2, 0).contiguous().numpy())
 
 
-def sample_grid(images: torch.Tensor, path: Path, count: int) -> None:
-    """Save the first ``count`` images (already in random order) as a square grid."""
-    chosen = images[:count]
+def sample_grid(images: torch.Tensor, path: Path, count: int, seed: int = 0) -> None:
+    """Save ``count`` images drawn at random (seeded) as a square grid.
+
+    Drawn, not the first ones: the real pool is stored breed by breed, so its first
+    images would all be golden retrievers.
+    """
+    chosen = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]]
     nrow = max(1, math.ceil(math.sqrt(len(chosen))))
     grid = make_grid(_enlarge(chosen), nrow=nrow, padding=PADDING, pad_value=255)
     _to_pil(grid).save(path)
