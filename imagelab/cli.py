@@ -18,12 +18,13 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from imagelab.errors import UserError
+from imagelab.errors import NonFiniteLossError, UserError
 
 log = logging.getLogger("imagelab")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TRAINING_FAILED = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("imagelab: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except NonFiniteLossError as error:
+        print(f"imagelab: stopped: {error}; earlier generations are intact in the run folder", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:

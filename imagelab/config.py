@@ -243,6 +243,12 @@ def _check_scalar(hint: type, value: Any, key: str, metadata: Any) -> Any:
     ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
+    if hint is float and isinstance(value, str):
+        # YAML 1.1 reads 1e-3 (no dot) as a string; a number field takes it as the number it means.
+        try:
+            value, ok = float(value), True
+        except ValueError:
+            pass
     if not ok:
         raise ConfigError(key, f"must be {type_names.get(hint, hint.__name__)}, got {value!r}")
     low, high, choices = metadata.get("min"), metadata.get("max"), metadata.get("choices", ())

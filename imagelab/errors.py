@@ -21,3 +21,7 @@ class DataError(UserError):
 
 class RunFolderError(UserError):
     """A run folder that cannot be used as asked (another config, locked, unwritable)."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the run stops (exit status 1), earlier generations stay."""

@@ -24,10 +24,10 @@ from safetensors.torch import load_file, save_file
 from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import build_real_data
-from imagelab.generators import DataSpec, Generator, build_generator, load_generator
-from imagelab.judge import Judge, Judgement
+from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
+from imagelab.judge import Judgement
 from imagelab.judge_cache import obtain_judge
-from imagelab.metrics.breeds import breed_shares, census
+from imagelab.metrics.breeds import census
 from imagelab.metrics.fid import FeatureFID
 from imagelab.regimes import REGIMES, PoolHistory
 from imagelab.report.grids import breed_rows, sample_grid
@@ -113,7 +113,10 @@ class CollapseLoop:
         spec = DataSpec(resolution=self.config.data.resolution, num_classes=len(self.data.breeds))
         generator = build_generator(self.config.generator, spec, self.device)
         with self._stage(generation, "fit") as info:
-            report = generator.fit(pool, seed=derive_seed(self.config.seed, "fit", generation), warm_start=warm_start)
+            try:
+                report = generator.fit(pool, seed=derive_seed(self.config.seed, "fit", generation), warm_start=warm_start)
+            except NonFiniteLossError as error:
+                raise NonFiniteLossError(f"generation {generation}, stage fit: {error}") from None
             with atomic_directory(directory) as temp:
                 generator.save(temp)
             info.update(pool_size=len(pool), final_loss=report.final_loss)

@@ -96,3 +96,16 @@ def test_list_commands(capsys):
     assert {"vae", "resample"} <= set(capsys.readouterr().out.split())
     assert main(["list", "presets"]) == 0
     assert "toy-vae" in capsys.readouterr().out.split()
+
+
+def test_a_nan_loss_stops_the_run_clearly_and_keeps_earlier_generations(tmp_path, capsys):
+    from tests.conftest import TINY_OVERRIDES
+
+    run = tmp_path / "exploding"
+    code = main(["run", "--out", str(run), *TINY_OVERRIDES, "generator.lr=1e12", "generator.epochs=3"])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "imagelab: stopped: generation 1, stage fit: vae epoch" in error and "loss became" in error
+    assert (run / "gen_000" / "metrics.json").exists() and (run / "metrics.csv").exists()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"].startswith("failed") and "fit" not in manifest["generations"].get("1", {}).get("stages", {})

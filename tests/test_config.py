@@ -25,7 +25,7 @@ def test_presets_are_listed_and_every_preset_resolves():
 def test_dotted_overrides_take_yaml_values():
     config = load_config(None, ["loop.generations=20", "data.imbalance.profile=counts",
                                 "data.imbalance.counts=[400,50,5]", "data.breeds=[beagle,dachshund,dalmatian]",
-                                "eval.detection_floor=0.01", "generator.name=resample"])
+                                "eval.detection_floor=1e-2", "generator.name=resample"])
     assert config.loop.generations == 20
     assert config.data.imbalance.counts == [400, 50, 5]
     assert config.data.breeds == ["beagle", "dachshund", "dalmatian"]

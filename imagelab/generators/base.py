@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from imagelab.data.imageset import ImageSet
+from imagelab.errors import NonFiniteLossError
 from imagelab.registry import Registry
 
 CONFIG_FILE = "config.json"
@@ -44,10 +45,6 @@ class FitReport:
     @property
     def final_loss(self) -> float:
         return self.losses[-1] if self.losses else float("nan")
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the run must stop."""
 
 
 def check_finite(loss: torch.Tensor | float, where: str) -> float:
