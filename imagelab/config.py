@@ -142,6 +142,10 @@ def _check_cross_fields(config: RunConfig) -> None:
         raise ConfigError("data.imbalance.counts", f"counts must be >= 0, got {imbalance.counts}")
     if imbalance.counts is not None and imbalance.profile != "counts":
         raise ConfigError("data.imbalance.counts", f"is only used with profile 'counts' (profile is '{imbalance.profile}')")
+    if config.eval.fid_features == "inception":
+        # Refused, not ignored: FID on the judge's features must never stand in silently for Inception FID.
+        raise ConfigError("eval.fid_features", "'inception' is not available yet (it needs local Inception weights); "
+                                               "use 'judge'")
     from imagelab.regimes import REGIMES  # regimes import the data layer; keep config importable first
 
     try:
