@@ -65,7 +65,7 @@ class LoopConfig:
     generations: int = field(default=10, metadata=_range(0, 10_000))
     regime: str = "replace"
     real_fraction: float = field(default=0.0, metadata=_range(0.0, 1.0))
-    samples_per_generation: int | None = field(default=None, metadata=_range(1))  # default: size of the real pool
+    samples_per_generation: int | None = field(default=None, metadata=_range(2))  # default: size of the real pool; FID needs 2+
     warm_start: bool = False  # start each generator from the previous generation's weights
 
 
