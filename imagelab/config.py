@@ -24,7 +24,6 @@ from imagelab.generators import GENERATORS, GeneratorConfig
 from imagelab.judge import JudgeConfig
 
 
-
 def preset_dir() -> Path:
     """The YAML presets: configs/ of a source checkout, or its copy installed as imagelab/presets."""
     installed = Path(__file__).parent / "presets"

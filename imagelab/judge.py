@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -35,6 +34,7 @@ from imagelab.data.degenerate import REFERENCE_RESOLUTION, blurred, degenerate_m
 from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.errors import ConfigError
 from imagelab.generators.base import check_finite
+from imagelab.runs import atomic_write
 from imagelab.seeding import derive_seed, torch_generator
 
 WEIGHTS_FILE = "model.safetensors"
@@ -209,9 +209,9 @@ class Judge:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {name: t.detach().cpu().contiguous() for name, t in self.model.state_dict().items()}
-        _atomic_write(directory / WEIGHTS_FILE, lambda path: save_file(state, str(path)))
+        atomic_write(directory / WEIGHTS_FILE, lambda path: save_file(state, str(path)))
         text = json.dumps(self.info(), indent=2)
-        _atomic_write(directory / INFO_FILE, lambda path: path.write_text(text))
+        atomic_write(directory / INFO_FILE, lambda path: path.write_text(text))
 
     @classmethod
     def load(cls, directory: Path, device: torch.device | str) -> Judge:
@@ -335,8 +335,3 @@ def _empty_judgement(feature_dim: int) -> Judgement:
     empty = torch.empty(0, dtype=torch.int64)
     return Judgement(empty, empty.clone(), torch.empty(0), torch.empty(0, feature_dim))
 
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)

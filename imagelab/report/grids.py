@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
+from imagelab.seeding import torch_generator
+
 MIN_CELL = 64  # pixels per image in a saved grid; small images are enlarged (nearest) to this
 PADDING = 2
 LABEL_WIDTH = 260
@@ -31,7 +33,7 @@ def sample_grid(images: torch.Tensor, path: Path, count: int, seed: int = 0) -> 
     Drawn, not the first ones: the real pool is stored breed by breed, so its first
     images would all be golden retrievers.
     """
-    chosen = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]]
+    chosen = images[torch.randperm(len(images), generator=torch_generator(seed))[:count]]
     nrow = max(1, math.ceil(math.sqrt(len(chosen))))
     grid = make_grid(_enlarge(chosen), nrow=nrow, padding=PADDING, pad_value=255)
     _to_pil(grid).save(path)
