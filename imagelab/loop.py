@@ -31,14 +31,21 @@ from imagelab.metrics.breeds import census
 from imagelab.metrics.fid import FeatureFID
 from imagelab.regimes import REGIMES, PoolHistory
 from imagelab.report.grids import breed_rows, sample_grid
-from imagelab.runs import RunFolder, atomic_directory, atomic_write, atomic_write_text
+from imagelab.runs import (
+    BREEDS_FILE,
+    GENERATION_METRICS_FILE,
+    GENERATOR_DIR,
+    GRID_FILE,
+    JUDGEMENT_FILE,
+    SAMPLES_FILE,
+    RunFolder,
+    atomic_directory,
+    atomic_write,
+    atomic_write_text,
+)
 from imagelab.seeding import derive_seed
 
 log = logging.getLogger("imagelab")
-
-SAMPLES_FILE = "samples.safetensors"
-JUDGEMENT_FILE = "judgement.safetensors"
-GENERATOR_DIR = "generator"
 
 
 @dataclass
@@ -128,14 +135,14 @@ class CollapseLoop:
         if generation == 0 and not (directory / SAMPLES_FILE).exists():
             atomic_write(directory / SAMPLES_FILE, images.save)  # the real pool, kept like any generation's samples
         judgement = self._judge(generation, images)
-        metrics_path = directory / "metrics.json"
+        metrics_path = directory / GENERATION_METRICS_FILE
         if self.folder.stage_done(generation, "metrics"):
             row = json.loads(metrics_path.read_text())
         else:
             with self._stage(generation, "metrics"):
                 row = self._metrics_row(generation, judgement)
-                sample_grid(images.images, directory / "grid.png", self.config.eval.grid_samples)
-                breed_rows(images.images, judgement.labels, self.data.breeds, directory / "breeds.png",
+                sample_grid(images.images, directory / GRID_FILE, self.config.eval.grid_samples)
+                breed_rows(images.images, judgement.labels, self.data.breeds, directory / BREEDS_FILE,
                            self.config.eval.breed_row_samples)
                 atomic_write_text(metrics_path, json.dumps(row, indent=2))
         self.rows.append(row)

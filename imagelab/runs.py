@@ -28,6 +28,17 @@ CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.csv"
 LOG_FILE = "log.txt"
+# Inside each generation's folder (see generation_folder_name):
+GRID_FILE = "grid.png"
+BREEDS_FILE = "breeds.png"
+SAMPLES_FILE = "samples.safetensors"
+JUDGEMENT_FILE = "judgement.safetensors"
+GENERATION_METRICS_FILE = "metrics.json"
+GENERATOR_DIR = "generator"
+
+
+def generation_folder_name(generation: int) -> str:
+    return f"gen_{generation:03d}"
 
 
 # --- atomic writes -----------------------------------------------------------------------------
@@ -100,7 +111,7 @@ class RunFolder:
         return folder
 
     def generation_dir(self, generation: int) -> Path:
-        path = self.root / f"gen_{generation:03d}"
+        path = self.root / generation_folder_name(generation)
         path.mkdir(exist_ok=True)
         return path
 

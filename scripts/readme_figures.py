@@ -7,25 +7,19 @@
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
-import yaml
 from PIL import Image, ImageDraw
 
 from imagelab.report.mosaic import run_mosaic_sheet, spaced
 from imagelab.report.plots import plot_breed_shares
 from imagelab.report.rundata import load_run
-
-
-def read_rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "metrics.csv") as handle:
-        return [{k: float(v) if k != "generation" else int(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+from imagelab.runs import GRID_FILE, generation_folder_name
 
 
 def grids_side_by_side(run_dir: Path, generations: list[int], path: Path) -> None:
     """Each chosen generation's grid.png in one row, titled."""
-    grids = [Image.open(run_dir / f"gen_{g:03d}" / "grid.png") for g in generations]
+    grids = [Image.open(run_dir / generation_folder_name(g) / GRID_FILE) for g in generations]
     title_height = 24
     width = sum(g.width for g in grids) + 16 * (len(grids) - 1)
     canvas = Image.new("RGB", (width, max(g.height for g in grids) + title_height), "white")
@@ -43,17 +37,15 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path("assets"))
     args = parser.parse_args()
-    rows = read_rows(args.run_dir)
-    breeds = tuple(name[len("share_"):] for name in rows[0] if name.startswith("share_") and name != "share_unrecognized")
-    config = yaml.safe_load((args.run_dir / "config.yaml").read_text())
+    run = load_run(args.run_dir)
     args.out.mkdir(parents=True, exist_ok=True)
-    title = f"{config['generator']['name']} generator, {config['loop']['regime']} regime, seed {config['seed']}"
-    neutral = config["loop"]["regime"] == "replace" and not config["loop"].get("real_fraction")  # where drift applies
-    plot_breed_shares(rows, breeds, args.out / "breed_shares.png", title=title,
-                      drift_population=int(rows[-1]["samples"]) if neutral else None)
-    last = rows[-1]["generation"]
+    title = f"{run.section('generator').get('name')} generator, {run.section('loop').get('regime')} regime, " \
+            f"seed {run.config.get('seed')}"
+    plot_breed_shares(run.rows, run.breeds, args.out / "breed_shares.png", title=title,
+                      drift_population=run.drift_population)
+    last = run.rows[-1]["generation"]
     grids_side_by_side(args.run_dir, sorted({0, 1, last // 2, last}), args.out / "sample_grids.png")
-    run_mosaic_sheet(load_run(args.run_dir), spaced([row["generation"] for row in rows], 6), args.out / "mosaic.png")
+    run_mosaic_sheet(run, spaced([row["generation"] for row in run.rows], 6), args.out / "mosaic.png")
     print(f"wrote {args.out / 'breed_shares.png'}, {args.out / 'sample_grids.png'} and {args.out / 'mosaic.png'}")
 
 

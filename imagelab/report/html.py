@@ -21,9 +21,8 @@ from typing import Any, Sequence
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from imagelab.report import mosaic, plots
-from imagelab.report.rundata import (BREEDS_FILE, GRID_FILE, UNRECOGNIZED, GenerationRecord, RunRecord, load_run,
-                                     mapping, number)
-from imagelab.runs import atomic_directory
+from imagelab.report.rundata import UNRECOGNIZED, GenerationRecord, RunRecord, load_run, mapping, number
+from imagelab.runs import BREEDS_FILE, GRID_FILE, atomic_directory
 from imagelab.summary import extinction_generation
 
 REPORT_DIR = "report"
@@ -189,11 +188,7 @@ def _plots(record: RunRecord, out: Path, extinct_at: dict[str, int | None]) -> l
     if not record.rows:
         return []
     (out / "plots").mkdir()
-    # The Wright-Fisher band is the null of a loop that replaces its pool by N fresh samples each generation;
-    # with real data mixed in (or pools accumulated) drift is slower and the band would mislead.
-    loop = record.section("loop")
-    neutral = loop.get("regime", "replace") == "replace" and not loop.get("real_fraction")
-    population = record.samples_per_generation if neutral else None
+    population = record.drift_population
     plots.plot_breed_shares(record.rows, record.breeds, out / "plots" / "shares.png", drift_population=population)
     plots.plot_quality(record.rows, out / "plots" / "quality.png", num_breeds=len(record.breeds))
     plots.plot_share_heatmap(record.rows, record.breeds, out / "plots" / "heatmap.png",

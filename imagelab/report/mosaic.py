@@ -19,7 +19,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors import safe_open
 
-from imagelab.report.rundata import JUDGEMENT_FILE, SAMPLES_FILE, UNRECOGNIZED, GenerationRecord, RunRecord
+from imagelab.report.rundata import UNRECOGNIZED, GenerationRecord, RunRecord
+from imagelab.runs import JUDGEMENT_FILE, SAMPLES_FILE
 
 CELL_PADDING = 1
 SHEET_PADDING = 6

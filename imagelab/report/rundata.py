@@ -17,13 +17,20 @@ from typing import Any
 import yaml
 
 from imagelab.errors import RunFolderError
+from imagelab.runs import (
+    BREEDS_FILE,
+    CONFIG_FILE,
+    GENERATION_METRICS_FILE,
+    GRID_FILE,
+    JUDGEMENT_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    generation_folder_name,
+)
 
-GRID_FILE = "grid.png"
-BREEDS_FILE = "breeds.png"
-SAMPLES_FILE = "samples.safetensors"
-JUDGEMENT_FILE = "judgement.safetensors"
 GENERATION_FILES = (GRID_FILE, BREEDS_FILE, SAMPLES_FILE, JUDGEMENT_FILE)
-RUN_MARKERS = ("config.yaml", "manifest.json", "metrics.csv")  # a folder with none of these is no run
+RUN_MARKERS = (CONFIG_FILE, MANIFEST_FILE, METRICS_FILE)  # a folder with none of these is no run
 UNRECOGNIZED = "unrecognized"
 
 
@@ -87,6 +94,18 @@ class RunRecord:
         counts = [int(row["samples"]) for row in self.rows if _finite(row.get("samples"))]
         return counts[-1] if counts else None
 
+    @property
+    def drift_population(self) -> int | None:
+        """N of the Wright-Fisher band, or None where that null does not apply.
+
+        The band is the null of a loop that replaces its pool by N fresh samples each
+        generation; with real data mixed in (or pools accumulated) drift is slower and
+        the band would mislead.
+        """
+        loop = self.section("loop")
+        neutral = loop.get("regime", "replace") == "replace" and not loop.get("real_fraction")
+        return self.samples_per_generation if neutral else None
+
 
 def load_run(root: Path) -> RunRecord:
     """Everything a report shows about ``root``; raises RunFolderError if it is not a run folder."""
@@ -141,7 +160,7 @@ def _read_rows(root: Path, problems: list[str]) -> list[dict[str, Any]]:
     rows = []
     for folder in sorted(root.glob("gen_[0-9][0-9][0-9]*")):
         try:
-            row = _parse_row(json.loads((folder / "metrics.json").read_text(encoding="utf-8")))
+            row = _parse_row(json.loads((folder / GENERATION_METRICS_FILE).read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, ValueError, AttributeError):
             continue
         if row is not None:
@@ -188,7 +207,7 @@ def _generation_records(root: Path, rows: list[dict], manifest: dict, config: di
         numbers |= set(range(planned + 1))
     records = []
     for generation in sorted(numbers):
-        folder = root / f"gen_{generation:03d}"
+        folder = root / generation_folder_name(generation)
         files = {name: folder / name for name in GENERATION_FILES if (folder / name).is_file()}
         row = by_generation.get(generation)
         missing = [] if row is not None else ["metrics"]
