@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     except BaseException as error:
         folder.set("status", "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}")
         raise
-    print(summarize(outcome.rows, outcome.breeds, config.eval.detection_floor, folder.root, time.perf_counter() - start))
+    print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
     _build_report(folder.root)
     return 0
 

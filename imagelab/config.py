@@ -71,8 +71,9 @@ class LoopConfig:
 @dataclass
 class EvalConfig:
     fid_features: str = field(default="judge", metadata=_range(choices=("judge", "inception")))
-    # A breed is alive while its share of the samples is at least this (a share, not a count).
-    detection_floor: float = field(default=0.002, metadata=_range(0.0, 1.0))
+    # A breed is alive while its share of the samples is at least this (a share, not a count). None: each
+    # breed's own floor, the upper bound of the judge's false-positive rate for it on real held-out images.
+    detection_floor: float | None = field(default=None, metadata=_range(0.0, 1.0))
     grid_samples: int = field(default=64, metadata=_range(1, 1024))  # images in each grid.png
     breed_row_samples: int = field(default=16, metadata=_range(1, 256))  # images per breed row in breeds.png
 

@@ -10,9 +10,18 @@ A judge that confidently names a breed for a blurry blob measures nothing (DESIG
 2019, "Deep Anomaly Detection with Outlier Exposure"): every batch carries
 degenerate images (``imagelab.data.degenerate``) whose predicted distribution is
 pushed towards uniform. Their maximum softmax probability then stays low, and a
-prediction below ``confidence_threshold`` is counted as unrecognized. Real images
-get only mild augmentation (a little blur, noise, flips, shifts), so soft but
-decent generator samples are still recognized.
+prediction below the threshold is counted as unrecognized. The threshold is the
+confidence below which only ``real_reject_rate`` (0.5%) of real held-out images
+fall, but at least 0.5, unless ``confidence_threshold`` fixes it. Real images get only mild
+augmentation (a little blur, noise, flips, shifts), so soft but decent generator
+samples are still recognized.
+
+A generator that blurs two breeds into one dog is the other trap: a judge trained on
+clean images alone calls a washed-out golden retriever a Petit Basset Griffon
+Vendéen and a smudged beagle a basset hound, and the rarest breeds then seem to
+thrive on the generator's failures. Training therefore also shows pixel blends of
+two breeds with their mixed label (mixup, Zhang et al., ICLR 2018), so such a dog
+gets split confidence instead of a rare breed's name.
 """
 
 from __future__ import annotations
@@ -34,12 +43,14 @@ from imagelab.data.degenerate import REFERENCE_RESOLUTION, blurred, degenerate_m
 from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.errors import ConfigError
 from imagelab.generators.base import check_finite
+from imagelab.metrics.bbse import false_positive_floors, label_confusion
 from imagelab.runs import atomic_write
 from imagelab.seeding import derive_seed, torch_generator
 
 WEIGHTS_FILE = "model.safetensors"
 INFO_FILE = "judge.json"
 BLUR_RESPONSE_SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0)  # px at 32 px, reported in judge.json
+MAJORITY = 0.5  # the lowest derived threshold: below it the named breed is not even more likely than "some other"
 
 
 @dataclass
@@ -61,11 +72,19 @@ class JudgeConfig:
     # images from outlier_blur_min to 3x that (and must not be).
     real_blur_max: float = field(default=1.0, metadata={"min": 0.0})
     outlier_blur_min: float = field(default=2.0, metadata={"min": 0.0})
-    # Below this maximum softmax probability a prediction counts as unrecognized.
-    confidence_threshold: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    # Below this maximum softmax probability a prediction counts as unrecognized. None: derived from the
+    # real held-out images, as the confidence that only real_reject_rate of them fall below, and at
+    # least MAJORITY (the named breed more likely than all others together).
+    confidence_threshold: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    real_reject_rate: float = field(default=0.005, metadata={"min": 0.0, "max": 0.5})
     outlier_exposure: bool = True
     outlier_fraction: float = field(default=0.5, metadata={"min": 0.0})  # degenerate images per real image in a batch
     outlier_weight: float = field(default=0.5, metadata={"min": 0.0})  # weight of the cross-entropy to uniform
+    # Pixel blends of two real images of different breeds, per real image in a batch (0 = none). With
+    # blend_target "mixup" the target is the blend's breed mixture (Zhang et al. 2018), with "uniform"
+    # it is no breed at all: either way a half-and-half dog stops counting as one breed.
+    blend_fraction: float = field(default=0.25, metadata={"min": 0.0})
+    blend_target: str = field(default="mixup", metadata={"choices": ("mixup", "uniform")})
 
     def __post_init__(self) -> None:
         if self.outlier_blur_min <= self.real_blur_max:
@@ -97,11 +116,17 @@ class Judge:
         self.config = config
         self.breeds = tuple(breeds)
         self.resolution = resolution
-        self.threshold = config.confidence_threshold
         metrics = metrics or {}
+        # Until calibrated (``Judge.train``), a fixed threshold or none at all.
+        self.threshold: float = metrics.get("threshold", config.confidence_threshold or 0.0)
         self.accuracy: float = metrics.get("accuracy", float("nan"))  # argmax accuracy on the eval set
         self.per_breed_accuracy: dict[str, float] = metrics.get("per_breed_accuracy", {})
         self.confusion: torch.Tensor = torch.tensor(metrics.get("confusion", []), dtype=torch.int64)  # (K, K), rows: truth
+        # (K, K + 1) with the threshold applied: rows truth, columns judged breed then unrecognized (metrics/bbse.py).
+        self.label_confusion: torch.Tensor = torch.tensor(metrics.get("label_confusion", []), dtype=torch.int64)
+        # Per breed: the upper bound of its false-positive rate on real held-out images, below which a share
+        # is indistinguishable from judge error (metrics/bbse.py).
+        self.detection_floors: dict[str, float] = metrics.get("detection_floors", {})
         self.real_rejected: float = metrics.get("real_rejected", float("nan"))  # eval images below the threshold
         self.degenerate_rejected: dict[str, float] = metrics.get("degenerate_rejected", {})  # fresh seeds, per kind
         # Share of eval images still recognized as their breed after a Gaussian blur of sigma (px at 32 px):
@@ -127,8 +152,17 @@ class Judge:
             judge = cls(model, config, breeds, resolution, device)
             _fit(judge.model, config, train_set, device, seed, progress)
         judge.model.eval()
+        judge._calibrate(eval_set)
         judge._measure(eval_set, seed)
         return judge
+
+    def _calibrate(self, eval_set: ImageSet) -> None:
+        """Set the unrecognized threshold: fixed in the config, or from real held-out confidences."""
+        if self.config.confidence_threshold is not None:
+            self.threshold = self.config.confidence_threshold
+            return
+        confidence = self.judge(eval_set.images).confidence.double()
+        self.threshold = max(MAJORITY, float(torch.quantile(confidence, self.config.real_reject_rate)))
 
     def _measure(self, eval_set: ImageSet, seed: int) -> None:
         """Accuracy, confusion and rejection rates on held-out real data and fresh degenerate images."""
@@ -143,6 +177,9 @@ class Judge:
         per_breed = self.confusion.diag().float() / self.confusion.sum(1).clamp_min(1)
         self.per_breed_accuracy = {breed: per_breed[i].item() for i, breed in enumerate(self.breeds)}
         self.real_rejected = (~result.recognized).float().mean().item()
+        self.label_confusion = label_confusion(truth, result.labels, k)
+        floors = false_positive_floors(self.label_confusion)
+        self.detection_floors = {breed: float(floors[i]) for i, breed in enumerate(self.breeds)}
         # Degenerate images from held-out sources, seeds and blur strengths the training never saw.
         low = self.config.outlier_blur_min
         sets = degenerate_sets(eval_set.images, 100, derive_seed(seed, "judge", "check"),
@@ -201,6 +238,8 @@ class Judge:
             "degenerate_rejected": self.degenerate_rejected,
             "blur_response": self.blur_response,
             "confusion": self.confusion.tolist(),
+            "label_confusion": self.label_confusion.tolist(),
+            "detection_floors": self.detection_floors,
             "config": asdict(self.config),
         }
 
@@ -219,7 +258,6 @@ class Judge:
         info = json.loads((directory / INFO_FILE).read_text())
         known = {f.name for f in fields(JudgeConfig)}
         config = JudgeConfig(**{k: v for k, v in info["config"].items() if k in known})
-        config.confidence_threshold = info["threshold"]
         model = timm.create_model(info["model"], pretrained=False, num_classes=len(info["breeds"]),
                                   drop_rate=config.drop_rate)
         model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
@@ -239,6 +277,8 @@ def _fit(model: torch.nn.Module, config: JudgeConfig, train_set: ImageSet, devic
     real_per_batch = min(config.batch_size, n)
     steps_per_epoch = max(1, n // real_per_batch)
     outliers_per_batch = math.ceil(real_per_batch * config.outlier_fraction) if config.outlier_exposure else 0
+    blends_per_batch = math.ceil(real_per_batch * config.blend_fraction)
+    k = int(labels.max()) + 1
     outlier_blur = (config.outlier_blur_min, 3.0 * config.outlier_blur_min)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
@@ -257,6 +297,9 @@ def _fit(model: torch.nn.Module, config: JudgeConfig, train_set: ImageSet, devic
             if outliers is not None:
                 batch = torch.cat([batch, outliers[step * outliers_per_batch:(step + 1) * outliers_per_batch]])
             x = _prepare(batch, device)
+            if blends_per_batch:
+                blends, blend_targets = _breed_blends(x[:real_per_batch], labels[index], k, blends_per_batch, generator)
+                x = torch.cat([x, blends])
             if config.augment:
                 # The same augmentation for real and degenerate images, so it is no cue to realness.
                 x = _augment(x, generator, config.real_blur_max)
@@ -266,12 +309,37 @@ def _fit(model: torch.nn.Module, config: JudgeConfig, train_set: ImageSet, devic
             loss = F.cross_entropy(logits[:real_per_batch], labels[index])
             if outliers is not None:
                 # Cross-entropy between the uniform distribution and the prediction on degenerate images.
-                loss = loss - config.outlier_weight * logits[real_per_batch:].log_softmax(dim=1).mean()
+                end = real_per_batch + outliers_per_batch
+                loss = loss - config.outlier_weight * logits[real_per_batch:end].log_softmax(dim=1).mean()
+            if blends_per_batch:
+                blend_logits = logits[len(logits) - len(blends):].log_softmax(dim=1)
+                if config.blend_target == "uniform":
+                    loss = loss - config.outlier_weight * blend_logits.mean()
+                else:
+                    loss = loss - (blend_targets * blend_logits).sum(1).mean()
             check_finite(loss.detach(), f"judge training, epoch {epoch + 1}")  # NonFiniteLossError stops the run
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
+
+
+def _breed_blends(x: torch.Tensor, labels: torch.Tensor, k: int, n: int,
+                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` pixel blends of two images of different breeds, and each blend's breed mixture (n, k).
+
+    Pairs come from ``x`` (float images with their ``labels``); the weight of the first image is
+    uniform in [0.25, 0.75], so every blend is clearly two dogs at once.
+    """
+    device = x.device
+    first = torch.randint(len(x), (4 * n,), generator=generator).to(device)
+    second = torch.randint(len(x), (4 * n,), generator=generator).to(device)
+    keep = (labels[first] != labels[second]).nonzero().flatten()[:n]
+    first, second = first[keep], second[keep]
+    weight = (0.25 + 0.5 * torch.rand(len(keep), generator=generator)).to(device)
+    blends = weight[:, None, None, None] * x[first] + (1 - weight[:, None, None, None]) * x[second]
+    targets = weight[:, None] * F.one_hot(labels[first], k) + (1 - weight[:, None]) * F.one_hot(labels[second], k)
+    return blends, targets.float()
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator, max_blur: float) -> torch.Tensor:

@@ -27,7 +27,8 @@ from imagelab.data.splits import build_real_data
 from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
 from imagelab.judge import Judgement
 from imagelab.judge_cache import obtain_judge
-from imagelab.metrics.breeds import census
+from imagelab.metrics.bbse import corrected_shares
+from imagelab.metrics.breeds import breed_shares, census
 from imagelab.metrics.fid import FeatureFID
 from imagelab.regimes import REGIMES, PoolHistory
 from imagelab.report.grids import breed_rows, sample_grid
@@ -53,6 +54,7 @@ class LoopOutcome:
     breeds: tuple[str, ...]
     rows: list[dict]  # one metrics row per generation, generation 0 first
     judge_accuracy: float
+    detection_floors: dict[str, float]  # per breed, in breed order
 
 
 class CollapseLoop:
@@ -74,7 +76,10 @@ class CollapseLoop:
             self.judge, origin = obtain_judge(config, data, self.device, self.folder.root / "judge")
             info["origin"] = origin
         log.info(f"judge: {config.judge.model} ({origin}), held-out accuracy {self.judge.accuracy:.2%}")
-        self.folder.set("judge", {"model": config.judge.model, "origin": origin, "accuracy": self.judge.accuracy})
+        self.folder.set("judge", {"model": config.judge.model, "origin": origin, "accuracy": self.judge.accuracy,
+                                  "threshold": self.judge.threshold})
+        self.detection_floors = self._detection_floors()
+        self.folder.set("detection_floors", self.detection_floors)
         with self._timed("reference_features"):
             self.fid = FeatureFID(self.judge.judge(data.reference.images).features)
 
@@ -91,7 +96,7 @@ class CollapseLoop:
             samples.append(generated)
             self._measure(generation, generated)
         self.folder.set("status", "complete")
-        return LoopOutcome(data.breeds, self.rows, self.judge.accuracy)
+        return LoopOutcome(data.breeds, self.rows, self.judge.accuracy, self.detection_floors)
 
     # --- stages --------------------------------------------------------------------------------
 
@@ -162,13 +167,23 @@ class CollapseLoop:
     def _metrics_row(self, generation: int, judgement: Judgement) -> dict:
         real_shares = None if generation == 0 else self.real_shares
         row = {"generation": generation, "fid": self.fid(judgement.features)}
-        breeds = census(judgement.labels, self.data.breeds, detection_floor=self.config.eval.detection_floor,
-                        real_shares=real_shares)
+        floors = torch.tensor([self.detection_floors[b] for b in self.data.breeds], dtype=torch.float64)
+        breeds = census(judgement.labels, self.data.breeds, detection_floor=floors, real_shares=real_shares)
         row.update(breeds)
+        shares = breed_shares(judgement.labels, len(self.data.breeds))
+        corrected = corrected_shares(shares, self.judge.label_confusion)
+        row.update({f"corrected_share_{b}": float(corrected[i]) for i, b in enumerate(self.data.breeds)})
         row.setdefault("tv_to_real", 0.0)  # generation 0 is the real pool itself
         row["mean_confidence"] = float(judgement.confidence.mean())
         row["samples"] = len(judgement.labels)
         return row
+
+    def _detection_floors(self) -> dict[str, float]:
+        """The configured common floor, or each breed's from the judge's false-positive bound."""
+        configured = self.config.eval.detection_floor
+        if configured is not None:
+            return {breed: configured for breed in self.data.breeds}
+        return {breed: self.judge.detection_floors[breed] for breed in self.data.breeds}
 
     def _shares_of(self, row: dict) -> torch.Tensor:
         names = [f"share_{b}" for b in self.data.breeds] + ["share_unrecognized"]

@@ -16,17 +16,24 @@ def extinction_generation(rows: list[dict], breed: str, floor: float) -> int | N
     return int(rows[first]["generation"])
 
 
-def summarize(rows: list[dict], breeds: tuple[str, ...], floor: float, root: Path, seconds: float) -> str:
+def extinctions(rows: list[dict], floors: dict[str, float]) -> dict[str, int | None]:
+    """Each breed's extinction generation under its own detection floor (None: alive at the end)."""
+    return {breed: extinction_generation(rows, breed, floor) for breed, floor in floors.items()}
+
+
+def summarize(rows: list[dict], floors: dict[str, float], root: Path, seconds: float) -> str:
+    """``floors``: each breed's detection floor, in the dataset's breed order."""
     first, last = rows[0], rows[-1]
     lines = [f"Finished generation {last['generation']} in {seconds:.0f}s."]
-    survivors = [b for b in breeds if extinction_generation(rows, b, floor) is None]
-    lines.append(f"Breeds alive at generation {last['generation']}: {len(survivors)}/{len(breeds)} "
-                 f"(detection floor {floor:.2%} of samples)")
-    for breed in breeds:
+    lost = extinctions(rows, floors)
+    survivors = [b for b, generation in lost.items() if generation is None]
+    lines.append(f"Breeds alive at generation {last['generation']}: {len(survivors)}/{len(floors)} "
+                 f"(a breed is extinct once its share stays below its detection floor: "
+                 f"{min(floors.values()):.2%}-{max(floors.values()):.2%} of samples, the judge's error bound)")
+    for breed, floor in floors.items():
         start, end = first[f"share_{breed}"], last[f"share_{breed}"]
-        lost = extinction_generation(rows, breed, floor)
-        fate = f"lost at generation {lost}" if lost is not None else "alive"
-        lines.append(f"  {breed:<30} {start:6.1%} -> {end:6.1%}  {fate}")
+        fate = f"lost at generation {lost[breed]}" if lost[breed] is not None else "alive"
+        lines.append(f"  {breed:<30} {start:6.1%} -> {end:6.1%}  (floor {floor:.2%})  {fate}")
     lines.append(f"  {'unrecognized':<30} {first['share_unrecognized']:6.1%} -> {last['share_unrecognized']:6.1%}")
     fids = " -> ".join(f"{row['fid']:.1f}" for row in rows)
     lines.append(f"FID per generation (generation 0 = real vs real floor): {fids}")

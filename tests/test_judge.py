@@ -22,8 +22,9 @@ from imagelab.seeding import derive_seed
 
 SEED = 0
 # The default recipe on a split a third the size: smaller batches keep the number of steps up, and
-# one degenerate image per real one keeps the outlier exposure near the default's total.
-SMALL = JudgeConfig(batch_size=64, outlier_fraction=1.0)
+# one degenerate image per real one keeps the outlier exposure near the default's total, and two more
+# epochs make up for the fewer steps.
+SMALL = JudgeConfig(batch_size=64, outlier_fraction=1.0, epochs=8)
 
 
 def _split(name: str, per_breed: int) -> ImageSet:
@@ -107,6 +108,7 @@ def test_save_load_round_trip(judge, splits, tmp_path):
     assert loaded.breeds == judge.breeds and loaded.threshold == judge.threshold
     assert loaded.accuracy == judge.accuracy and loaded.per_breed_accuracy == judge.per_breed_accuracy
     assert torch.equal(loaded.confusion, judge.confusion)
+    assert torch.equal(loaded.label_confusion, judge.label_confusion) and loaded.detection_floors == judge.detection_floors
     before, after = judge.judge(eval_set.images), loaded.judge(eval_set.images)
     assert torch.equal(before.labels, after.labels)
     assert torch.equal(before.confidence, after.confidence)
@@ -163,3 +165,41 @@ def test_gaussian_blur_per_image_sigma():
     assert out[2].std() < out[1].std() < images[1].std()  # more blur, less contrast
     alone = gaussian_blur(images[1:2], torch.tensor([1.0]))  # (almost) independent of the rest of the batch
     torch.testing.assert_close(alone, out[1:2], atol=1e-3, rtol=0)
+
+
+def test_threshold_is_derived_from_real_held_out_confidences(judge, splits):
+    _, eval_set = splits
+    confidence = judge.judge(eval_set.images).confidence
+    assert judge.threshold >= 0.5  # never below a majority for the named breed
+    rejected = (confidence < judge.threshold).float().mean().item()
+    assert rejected == pytest.approx(judge.real_rejected)
+    assert rejected <= judge.config.real_reject_rate + 1 / len(eval_set) or judge.threshold == 0.5
+    fixed = Judge(judge.model, replace(judge.config, confidence_threshold=0.9), judge.breeds, 32, "cpu")
+    fixed._calibrate(eval_set)
+    assert fixed.threshold == 0.9
+
+
+def test_two_breed_blends_are_not_credited_to_a_third_breed(judge, splits):
+    # A washed-out golden retriever must not become a Petit Basset Griffon Vendeen: pixel blends of two
+    # breeds (fresh images) are judged as one of the two or unrecognized, and with less confidence.
+    _, eval_set = splits
+    generator = torch.Generator().manual_seed(21)
+    first = torch.randint(len(eval_set), (600,), generator=generator)
+    second = torch.randint(len(eval_set), (600,), generator=generator)
+    keep = eval_set.labels[first] != eval_set.labels[second]
+    first, second = first[keep], second[keep]
+    blends = ((eval_set.images[first].float() + eval_set.images[second].float()) / 2).round().to(torch.uint8)
+    result = judge.judge(blends)
+    third = (result.labels != UNLABELED) & (result.labels != eval_set.labels[first]) & (result.labels != eval_set.labels[second])
+    assert third.float().mean().item() <= 0.05
+    assert result.confidence.median() < judge.judge(eval_set.images).confidence.median() - 0.2
+
+
+def test_detection_floors_bound_the_false_positive_rate(judge, splits):
+    _, eval_set = splits
+    k = len(BREEDS)
+    assert judge.label_confusion.shape == (k, k + 1) and int(judge.label_confusion.sum()) == len(eval_set)
+    others = len(eval_set) - len(eval_set) // k
+    for i, breed in enumerate(BREEDS):
+        false_positives = int(judge.label_confusion[:, i].sum() - judge.label_confusion[i, i])
+        assert false_positives / others <= judge.detection_floors[breed] < 0.05

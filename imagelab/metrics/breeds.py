@@ -19,17 +19,19 @@ def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
     return 0.5 * float((p - q).abs().sum())
 
 
-def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: float,
+def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: float | torch.Tensor,
            real_shares: torch.Tensor | None = None) -> dict[str, float]:
     """The breed columns of a metrics row.
 
     ``share_<breed>`` and ``share_unrecognized`` sum to 1; a breed is alive while its
-    share is at least ``detection_floor`` (and it has at least one sample).
+    share is at least its ``detection_floor`` (one for all, or one per breed) and it
+    has at least one sample.
     ``entropy`` is the Shannon entropy (nats) of the recognized breeds' distribution;
     ``tv_to_real`` the total variation to the generation-0 shares (unrecognized included).
     """
     shares = breed_shares(labels, len(breeds))
     breed_part = shares[:-1]
+    detection_floor = torch.as_tensor(detection_floor, dtype=torch.float64).expand(len(breeds))
     row: dict[str, float] = {
         "breeds_alive": int(((breed_part >= detection_floor) & (breed_part > 0)).sum()),
         "share_unrecognized": float(shares[-1]),

@@ -75,10 +75,11 @@ def _report_context(record: RunRecord, out: Path) -> dict[str, Any]:
 
 def extinctions(record: RunRecord) -> dict[str, int | None]:
     """Each breed's extinction generation (None while alive), over the rows that have its share."""
+    floors = record.detection_floors
     found = {}
     for breed in record.breeds:
         rows = [row for row in record.rows if f"share_{breed}" in row]
-        found[breed] = extinction_generation(rows, breed, record.detection_floor) if rows else None
+        found[breed] = extinction_generation(rows, breed, floors[breed]) if rows else None
     return found
 
 
@@ -102,7 +103,7 @@ def _summary(record: RunRecord) -> list[tuple[str, str]]:
         ("judge", f"{judge.get('model', '–')}, held-out accuracy {_percent(judge.get('accuracy'))}"
                   + (f" ({origin})" if (origin := mapping(record.manifest.get("judge")).get("origin")) else "")),
         ("breeds alive at the end", f"{_count(number(last, 'breeds_alive'))} of {len(record.breeds)} "
-                                    f"(detection floor {_percent(record.detection_floor, 2)})"),
+                                    f"(detection floors {_floor_range(record.detection_floors)})"),
         ("FID, first → last", f"{_number(number(record.rows[0] if record.rows else None, 'fid'))} → "
                               f"{_number(number(last, 'fid'))}"),
         ("seed, device", f"{config.get('seed', '–')}, {config.get('device', '–')}"),
@@ -280,6 +281,14 @@ def _animation(record: RunRecord, out: Path) -> str | None:
 
 def _percent(value: Any, digits: int = 1) -> str:
     return f"{100 * float(value):.{digits}f}%" if _is_number(value) else "–"
+
+
+def _floor_range(floors: dict[str, float]) -> str:
+    """"0.33%" when every breed has the same floor, else "0.33-0.45% per breed"."""
+    if not floors:
+        return "–"
+    low, high = min(floors.values()), max(floors.values())
+    return _percent(low, 2) if high - low < 5e-5 else f"{100 * low:.2f}–{100 * high:.2f}% per breed"
 
 
 def _number(value: Any, digits: int = 3) -> str:

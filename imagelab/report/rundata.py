@@ -32,6 +32,7 @@ from imagelab.runs import (
 GENERATION_FILES = (GRID_FILE, BREEDS_FILE, SAMPLES_FILE, JUDGEMENT_FILE)
 RUN_MARKERS = (CONFIG_FILE, MANIFEST_FILE, METRICS_FILE)  # a folder with none of these is no run
 UNRECOGNIZED = "unrecognized"
+FALLBACK_FLOOR = 0.002  # for a run folder that recorded no detection floors and configured none
 
 
 @dataclass
@@ -81,9 +82,12 @@ class RunRecord:
         return int(planned) if isinstance(planned, int) else None
 
     @property
-    def detection_floor(self) -> float:
-        floor = self.section("eval").get("detection_floor", 0.002)
-        return float(floor) if _finite(floor) else 0.002
+    def detection_floors(self) -> dict[str, float]:
+        """Each breed's detection floor: as the run recorded it, else the config's common floor."""
+        recorded = mapping(self.manifest.get("detection_floors"))
+        configured = self.section("eval").get("detection_floor")
+        fallback = float(configured) if _finite(configured) else FALLBACK_FLOOR
+        return {breed: float(recorded[breed]) if _finite(recorded.get(breed)) else fallback for breed in self.breeds}
 
     @property
     def samples_per_generation(self) -> int | None:
