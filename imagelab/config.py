@@ -57,6 +57,11 @@ class DataConfig:
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     judge_train_per_breed: int = field(default=300, metadata=_range(1))  # balanced split the judge learns
     eval_per_breed: int = field(default=100, metadata=_range(1))  # balanced held-out split for judge accuracy
+    # Photos on disk (data.name folder or oxford_pets): a file that cannot be used is skipped and logged, or,
+    # with strict, stops the run; photos with a shorter side below min_side pixels count as unusable.
+    strict: bool = False
+    min_side: int = field(default=8, metadata=_range(1))
+    download: bool = False  # oxford_pets only: fetch the dataset into data.root (needs network)
 
 
 @dataclass

@@ -43,6 +43,7 @@ from imagelab.data.degenerate import REFERENCE_RESOLUTION, blurred, degenerate_m
 from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.errors import ConfigError
 from imagelab.generators.base import check_finite
+from imagelab.judge_pretrained import load_pretrained
 from imagelab.metrics.bbse import false_positive_floors, label_confusion
 from imagelab.runs import atomic_write
 from imagelab.seeding import derive_seed, torch_generator
@@ -85,6 +86,9 @@ class JudgeConfig:
     # it is no breed at all: either way a half-and-half dog stops counting as one breed.
     blend_fraction: float = field(default=0.25, metadata={"min": 0.0})
     blend_target: str = field(default="mixup", metadata={"choices": ("mixup", "uniform")})
+    # A local weights file of the same timm model to start from (all but the classifier); None: from scratch.
+    # Never fetched from a model hub; see imagelab/judge_pretrained.py for how to make one.
+    pretrained: str | None = None
 
     def __post_init__(self) -> None:
         if self.outlier_blur_min <= self.real_blur_max:
@@ -149,6 +153,8 @@ class Judge:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "judge", "init"))
             model = timm.create_model(config.model, pretrained=False, num_classes=len(breeds), drop_rate=config.drop_rate)
+            if config.pretrained:
+                load_pretrained(model, config.pretrained, config.model)
             judge = cls(model, config, breeds, resolution, device)
             _fit(judge.model, config, train_set, device, seed, progress)
         judge.model.eval()

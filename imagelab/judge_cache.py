@@ -21,6 +21,7 @@ import torch
 
 from imagelab.data.splits import RealData
 from imagelab.judge import Judge
+from imagelab.judge_pretrained import pretrained_path
 from imagelab.runs import atomic_directory
 
 log = logging.getLogger("imagelab")
@@ -34,8 +35,9 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "imagelab").expanduser()
 
 
-def judge_key(config) -> str:
-    """Hash of what the judge's training depends on (``config`` is the RunConfig)."""
+def judge_key(config, data_identity: dict | None = None) -> str:
+    """Hash of what the judge's training depends on (``config`` is the RunConfig; ``data_identity`` the
+    dataset's own, e.g. its file list, see ``RealData.identity``)."""
     data = config.data
     identity = {
         "format": CACHE_FORMAT,
@@ -43,6 +45,11 @@ def judge_key(config) -> str:
                  "judge_train_per_breed": data.judge_train_per_breed, "eval_per_breed": data.eval_per_breed},
         "judge": dataclasses.asdict(config.judge),
     }
+    if data_identity:
+        identity["source"] = data_identity
+    if config.judge.pretrained:
+        stat = pretrained_path(config.judge.pretrained, config.judge.model).stat()
+        identity["pretrained_file"] = [stat.st_size, stat.st_mtime_ns]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -53,7 +60,7 @@ def obtain_judge(config, data: RealData, device: torch.device, run_judge_dir: Pa
     """
     if (run_judge_dir / "judge.json").exists():
         return Judge.load(run_judge_dir, device), "run folder"
-    cached = cache_root() / "judges" / judge_key(config)
+    cached = cache_root() / "judges" / judge_key(config, data.identity)
     if (cached / "judge.json").exists():
         judge, origin = Judge.load(cached, device), "cache"
     else:

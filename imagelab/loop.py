@@ -70,6 +70,8 @@ class CollapseLoop:
         with self._timed("data"):
             data = build_real_data(config.data)
         self.data = data
+        # What the run really got: images per breed in each split, and files the dataset could not use.
+        self.folder.set("data", {"split_counts": data.realised_counts(), **data.source})
         log.info(f"data: {len(data.pool)} real images in the pool, {len(data.breeds)} breeds, "
                  f"{config.data.resolution}px; judge splits {len(data.judge_train)} train / {len(data.judge_eval)} held out")
         with self._timed("judge_training") as info:

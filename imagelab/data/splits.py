@@ -1,19 +1,23 @@
 """The real data of a run: one dataset cut into disjoint splits.
 
-- ``pool``: the class-imbalanced generation-0 training pool;
 - ``judge_train``: a balanced split the judge learns from;
 - ``judge_eval``: a balanced held-out split for the judge's accuracy;
 - ``reference``: held-out images with the pool's breed proportions and size, the
-  real side of FID (so generation 0's FID is the real-vs-real noise floor).
+  real side of FID (so generation 0's FID is the real-vs-real noise floor);
+- ``pool``: the class-imbalanced generation-0 training pool.
 
 The splits depend only on the data config, never on the run seed: runs with other
-seeds share the same real data and the same (cached) judge.
+seeds share the same real data and the same (cached) judge. A rendered dataset
+(toydogs) draws each split from its own seeds; a finite one (photos on disk) deals
+each breed's images out to all splits at once, in the order of ``SPLIT_SIZES``,
+so no image lands in two splits.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 
@@ -22,7 +26,17 @@ from imagelab.data.imbalance import breed_counts
 from imagelab.errors import ConfigError
 from imagelab.registry import Registry
 
-SPLITS = ("judge_train", "judge_eval", "reference", "pool")
+# Images per breed of each split, from (DataConfig, the pool's per-breed counts). The judge's splits come first:
+# a finite dataset deals images out in this order, so the judge's images do not depend on the pool's settings.
+# Adding a split is one entry here.
+SplitSize = Callable[[Any, list[int]], list[int]]
+SPLIT_SIZES: dict[str, SplitSize] = {
+    "judge_train": lambda data, pool: [data.judge_train_per_breed] * len(pool),
+    "judge_eval": lambda data, pool: [data.eval_per_breed] * len(pool),
+    "reference": lambda data, pool: list(pool),
+    "pool": lambda data, pool: list(pool),
+}
+SPLITS = tuple(SPLIT_SIZES)
 
 
 class Dataset(ABC):
@@ -31,8 +45,17 @@ class Dataset(ABC):
     breeds: tuple[str, ...]
 
     @abstractmethod
-    def draw(self, split: str, breed: int, count: int, resolution: int) -> torch.Tensor:
-        """``count`` uint8 images (count, 3, R, R) of ``breed``, never shared with another split."""
+    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]], resolution: int) -> dict[str, list[torch.Tensor]]:
+        """For each split in ``sizes``: one uint8 tensor (count, 3, R, R) per breed of ``breeds`` (dataset
+        indices), ``sizes[split][i]`` images of ``breeds[i]``; no image is shared between splits."""
+
+    def identity(self) -> dict[str, Any]:
+        """What the images depend on beyond the config (file lists of a dataset on disk); enters cache keys."""
+        return {}
+
+    def report(self) -> dict[str, Any]:
+        """Facts about the source worth keeping in the run's manifest (files skipped, images per breed)."""
+        return {}
 
 
 DATASETS: Registry[type] = Registry("dataset")
@@ -41,35 +64,38 @@ DATASETS: Registry[type] = Registry("dataset")
 @dataclass(frozen=True)
 class RealData:
     breeds: tuple[str, ...]
-    pool: ImageSet
-    judge_train: ImageSet
-    judge_eval: ImageSet
-    reference: ImageSet
+    splits: dict[str, ImageSet]  # split name (SPLITS) -> images
+    identity: dict[str, Any] = field(default_factory=dict)  # Dataset.identity(), for cache keys
+    source: dict[str, Any] = field(default_factory=dict)  # Dataset.report(), for the manifest
+
+    def __getattr__(self, name: str) -> ImageSet:
+        # data.pool, data.judge_train, ...: every split is an attribute without a field of its own.
+        splits = self.__dict__.get("splits", {})
+        if name in splits:
+            return splits[name]
+        raise AttributeError(f"RealData has no split or attribute '{name}'; splits: {', '.join(splits)}")
+
+    def realised_counts(self) -> dict[str, dict[str, int]]:
+        """Images per breed in each split, as recorded in the manifest."""
+        return {name: dict(zip(self.breeds, images.label_counts(len(self.breeds)).tolist()))
+                for name, images in self.splits.items()}
 
 
 def build_real_data(config) -> RealData:
-    """Cut ``config.data`` (a DataConfig) into the four splits."""
+    """Cut ``config`` (a DataConfig) into the splits of ``SPLIT_SIZES``."""
     dataset = DATASETS.get(config.name)(config)
     order = _breed_order(dataset.breeds, config.breeds)
     imbalance = config.imbalance
     pool_counts = breed_counts(imbalance.profile, len(order), max_count=imbalance.max_count, ratio=imbalance.ratio,
                                minority_fraction=imbalance.minority_fraction, counts=imbalance.counts)
-    balanced = {"judge_train": config.judge_train_per_breed, "judge_eval": config.eval_per_breed}
-
-    def split(name: str, counts: list[int]) -> ImageSet:
-        parts, labels = [], []
-        for label, (source_index, count) in enumerate(zip(order, counts)):
-            parts.append(dataset.draw(name, source_index, count, config.resolution))
-            labels.append(torch.full((count,), label, dtype=torch.int64))
-        return ImageSet.create(torch.cat(parts), torch.cat(labels))
-
-    sets = {name: split(name, [n] * len(order)) for name, n in balanced.items()}
-    return RealData(
-        breeds=tuple(dataset.breeds[i] for i in order),
-        pool=split("pool", pool_counts),
-        reference=split("reference", pool_counts),
-        **sets,
-    )
+    sizes = {name: size(config, pool_counts) for name, size in SPLIT_SIZES.items()}
+    drawn = dataset.draw_splits(order, sizes, config.resolution)
+    splits = {}
+    for name, parts in drawn.items():
+        labels = [torch.full((len(part),), label, dtype=torch.int64) for label, part in enumerate(parts)]
+        splits[name] = ImageSet.create(torch.cat(parts), torch.cat(labels))
+    return RealData(breeds=tuple(dataset.breeds[i] for i in order), splits=splits,
+                    identity=dataset.identity(), source=dataset.report())
 
 
 def _breed_order(available: tuple[str, ...], wanted: list[str] | None) -> list[int]:

@@ -17,8 +17,15 @@ class ToyDogs(Dataset):
     def __init__(self, config) -> None:
         if config.root is not None:
             raise ConfigError("data.root", "toydogs is rendered, not read from disk; remove data.root or use data.name=folder")
+        if config.download:
+            raise ConfigError("data.download", "toydogs is rendered, nothing to download; remove data.download")
+
+    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]], resolution: int) -> dict[str, list[torch.Tensor]]:
+        return {split: [self.draw(split, breed, count, resolution) for breed, count in zip(breeds, counts)]
+                for split, counts in sizes.items()}
 
     def draw(self, split: str, breed: int, count: int, resolution: int) -> torch.Tensor:
+        """``count`` images of ``breed`` for ``split``, never shared with another split."""
         # Each image has its own seed, named by split, breed and index, so splits never share an image
         # and a split's first k images are the same whatever count is asked for.
         seeds = [derive_seed("toydogs", split, breed, i) for i in range(count)]
