@@ -50,7 +50,7 @@ def test_resolved_config_round_trips_through_yaml():
         ("data.imbalance.profile=zipff", r"data\.imbalance\.profile: must be one of exponential, zipf"),
         ("generator.name=ddmp", r"generator\.name: unknown generator 'ddmp'; available: .*resample.*vae"),
         ("loop.regime=recycle", r"loop\.regime: unknown regime 'recycle'; available: replace"),
-        ("data.name=imagenet", r"data\.name: unknown dataset 'imagenet'; available: toydogs"),
+        ("data.name=imagenet", r"data\.name: unknown dataset 'imagenet'; available: folder, oxford_pets, toydogs"),
         ("generator.latent_dimm=3", r"generator\.latent_dimm: unknown key; allowed under 'generator'"),
         ("loop=3", r"loop: must be a section"),
         ("data.imbalance.counts=[1,2]", r"data\.imbalance\.counts: is only used with profile 'counts'"),
