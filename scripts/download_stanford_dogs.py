@@ -1,4 +1,4 @@
-"""Download and unpack Stanford Dogs (120 breeds, 20,580 photos, a 757 MB archive) on a connected machine.
+"""Download and unpack Stanford Dogs (120 breeds, 20,580 photos, an archive of about 750 MB) on a connected machine.
 
     python scripts/download_stanford_dogs.py --out data/stanford-dogs
     imagelab run configs/stanford-dogs-ddpm.yaml data.root=data/stanford-dogs
