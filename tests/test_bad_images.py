@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -74,16 +75,19 @@ def test_unusable_files_are_skipped_with_a_reason(tmp_path):
 def test_huge_images_are_decoded_and_decompression_bombs_skipped_without_warnings(tmp_path, monkeypatch):
     # PIL warns above MAX_IMAGE_PIXELS and refuses above twice that; shrink the limit instead of writing 90 MP images.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    Image.new("RGB", (40, 40), (10, 20, 30)).save(tmp_path / "large.png")  # 1,600 px: over the limit, under twice
-    Image.new("RGB", (50, 50), (10, 20, 30)).save(tmp_path / "bomb.png")  # 2,500 px: over twice the limit
-    import warnings
-
+    folder = tmp_path / "dogs" / "big_dog"
+    write_breed(folder, 4, 0)  # 28x22 .. 31x31 px: under the shrunken limit
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(folder / "large.png")  # 1,600 px: over the limit, under twice
+    Image.new("RGB", (50, 50), (10, 20, 30)).save(folder / "bomb.png")  # 2,500 px: over twice the limit
+    config = load_config(None, ["data.name=folder", f"data.root={tmp_path / 'dogs'}", *SPLITS]).data
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a DecompressionBombWarning escaping would fail here
-        large = decode_photo(tmp_path / "large.png", 16, 8)
-        bomb = decode_photo(tmp_path / "bomb.png", 16, 8)
-    assert isinstance(large, torch.Tensor) and large[:, 8, 8].tolist() == [10, 20, 30]
-    assert isinstance(bomb, Skipped) and "too large to decode safely" in bomb.reason
+        data = build_real_data(config)
+    assert data.source["usable_images"] == {"big_dog": 5}
+    large = [image for split in data.splits.values() for image in split.images if image[:, 8, 8].tolist() == [10, 20, 30]]
+    assert len(large) == 1  # the large photo, decoded and downscaled
+    (skipped,) = data.source["skipped"]
+    assert skipped["path"].endswith("bomb.png") and "too large to decode safely" in skipped["reason"]
 
 
 def test_a_folder_with_bad_files_is_read_skipping_and_logging_them(tmp_path, caplog):

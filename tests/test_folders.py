@@ -153,3 +153,8 @@ def test_missing_root_and_empty_breed_exit_2_with_a_clear_message(tmp_path, tiny
 
     assert main(["run", "--out", str(tmp_path / "c"), *overrides]) == 2
     assert "data.root: data.name=folder reads photos from disk" in capsys.readouterr().err
+
+
+def test_download_is_refused_outside_oxford_pets(stanford):
+    with pytest.raises(ConfigError, match="data.download: only data.name=oxford_pets downloads; .*download_stanford_dogs"):
+        build_real_data(folder_config(stanford, "data.download=true"))

@@ -9,8 +9,10 @@ reported as a ``Skipped`` with the reason, never silently dropped or half-read.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -25,22 +27,32 @@ class Skipped:
     reason: str
 
 
+@contextmanager
+def huge_photos_allowed() -> Iterator[None]:
+    """Silence PIL's DecompressionBombWarning around a batch of ``decode_photo`` calls.
+
+    Photos between PIL's pixel limit (``Image.MAX_IMAGE_PIXELS``, ~89 MP) and twice it only warn: they are
+    decoded (JPEGs at reduced scale) like any photo. Beyond twice the limit PIL raises, and ``decode_photo``
+    skips the file. Warning filters are process-wide, so this wraps the whole batch (and its worker threads),
+    not each call.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def decode_photo(path: Path, resolution: int, min_side: int) -> torch.Tensor | Skipped:
     """The image at ``path`` as uint8 (3, resolution, resolution), or why it cannot be used."""
     try:
-        with warnings.catch_warnings():
-            # Images between PIL's pixel limit and twice it only warn; they are decoded (JPEGs at reduced
-            # scale, see draft) and counted as ordinary images. Beyond twice the limit PIL raises, see below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if min(width, height) < min_side:
-                    return Skipped(str(path), f"too small ({width}x{height} px; data.min_side is {min_side})")
-                # JPEG only: decode at the smallest 1/2, 1/4 or 1/8 scale that still covers the target,
-                # which makes big photos several times cheaper to read.
-                image.draft("RGB", (resolution, resolution))
-                image.load()
-                rgb = _to_rgb(ImageOps.exif_transpose(image))
+        with Image.open(path) as image:
+            width, height = image.size
+            if min(width, height) < min_side:
+                return Skipped(str(path), f"too small ({width}x{height} px; data.min_side is {min_side})")
+            # JPEG only: decode at the smallest 1/2, 1/4 or 1/8 scale that still covers the target,
+            # which makes big photos several times cheaper to read.
+            image.draft("RGB", (resolution, resolution))
+            image.load()
+            rgb = _to_rgb(ImageOps.exif_transpose(image))
     except Image.DecompressionBombError as error:
         return Skipped(str(path), f"too large to decode safely ({error})")
     except Exception as error:  # noqa: BLE001  PIL raises many types for broken files; each is reported, not hidden

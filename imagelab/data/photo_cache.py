@@ -25,7 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from imagelab.data.decode import Skipped, decode_photo
+from imagelab.data.decode import Skipped, decode_photo, huge_photos_allowed
 from imagelab.runs import atomic_write
 
 log = logging.getLogger("imagelab")
@@ -69,7 +69,7 @@ def load_photos(files_by_breed: dict[str, list[Path]], source: Path, resolution:
     if missing:
         total = sum(len(files_by_breed[b]) for b in missing)
         with tqdm(total=total, desc=f"preprocessing photos to {resolution}px", unit="img", leave=False) as bar, \
-                ThreadPoolExecutor(max_workers=min(MAX_THREADS, os.cpu_count() or 1)) as pool:
+                ThreadPoolExecutor(max_workers=min(MAX_THREADS, os.cpu_count() or 1)) as pool, huge_photos_allowed():
             for breed in missing:
                 photos = _decode(files_by_breed[breed], source, resolution, min_side, pool, bar)
                 _write(folder / f"{breed}.safetensors", photos, prints[breed], resolution)
