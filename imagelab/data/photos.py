@@ -41,8 +41,8 @@ class PhotoDataset(Dataset):
         names = [self.breeds[i] for i in breeds]
         for name in names:
             if not self.files_by_breed[name]:
-                raise DataError(f"breed '{name}' has no image files in {self.source}; add photos, delete the "
-                                f"folder, or leave the breed out of data.breeds")
+                raise DataError(f"breed '{name}' has no image files in {self.source}; add its photos, or leave "
+                                f"it out of data.breeds (or delete its empty folder)")
         self.photos = load_photos({n: self.files_by_breed[n] for n in names}, self.source, resolution,
                                   self.config.min_side)
         self._report_skipped(names)
