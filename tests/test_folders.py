@@ -120,7 +120,7 @@ def test_run_on_a_photo_folder_end_to_end(tmp_path, tiny_overrides, capsys):
     overrides = [o for o in tiny_overrides if not o.startswith("data.")]
     overrides += ["data.name=folder", f"data.root={root}", "data.resolution=16", "data.breeds=[chihuahua,shih_tzu,beagle]",
                   "data.judge_train_per_breed=20", "data.eval_per_breed=8", "data.imbalance.max_count=16",
-                  "data.imbalance.ratio=4"]
+                  "data.imbalance.ratio=4", "judge.epochs=4", "judge.batch_size=16"]
     out = tmp_path / "run"
     assert main(["run", "--out", str(out), *overrides]) == 0
     with open(out / "metrics.csv") as handle:
@@ -134,8 +134,9 @@ def test_run_on_a_photo_folder_end_to_end(tmp_path, tiny_overrides, capsys):
     assert "notes.txt" in (out / "log.txt").read_text()
     judge = json.loads((out / "judge" / "judge.json").read_text())
     assert judge["breeds"] == ["chihuahua", "shih_tzu", "beagle"]
-    assert 0.0 <= judge["accuracy"] <= 1.0 and len(judge["confusion"]) == 3
-    assert sum(map(sum, judge["confusion"])) == 3 * 8  # every held-out photo counted once
+    # The breeds differ in colour: a judge that learnt from correctly labelled photos tells them apart.
+    assert judge["accuracy"] >= 0.9 and len(judge["confusion"]) == 3
+    assert [sum(row) for row in judge["confusion"]] == [8, 8, 8]  # every held-out photo counted once, by true breed
     assert (out / "report" / "index.html").is_file()
 
 
