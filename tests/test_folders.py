@@ -108,6 +108,11 @@ def test_the_cache_is_reused_and_rebuilt_when_files_or_settings_change(stanford,
     assert changed.source["usable_images"]["beagle"] == 23
 
     decoded.clear()
+    (photo_cache.cache_folder(stanford, 16, 8) / "shih_tzu.safetensors").write_bytes(b"\x10" + b"\0" * 7 + b"{}garbage")
+    build_real_data(folder_config(stanford))  # a damaged cache file is rebuilt, not trusted
+    assert set(decoded) == {"n02086240-Shih-Tzu"}
+
+    decoded.clear()
     chihuahua = next((stanford / "Images" / "n02085620-Chihuahua").iterdir())
     os.utime(chihuahua, ns=(0, 0))  # a changed modification time counts as a changed file
     build_real_data(folder_config(stanford))

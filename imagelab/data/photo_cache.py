@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
@@ -116,7 +116,7 @@ def _read(path: Path, print_: str) -> BreedPhotos | None:
             images = handle.get_tensor("images")
         kept = json.loads(metadata["kept"])
         skipped = [Skipped(p, reason) for p, reason in json.loads(metadata["skipped"])]
-    except (OSError, ValueError, KeyError) as error:  # a damaged cache file is rebuilt, not trusted
+    except (SafetensorError, OSError, ValueError, KeyError) as error:  # a damaged cache file is rebuilt, not trusted
         log.warning(f"ignoring the damaged cache file {path}: {error}")
         return None
     return BreedPhotos(images, kept, skipped)
