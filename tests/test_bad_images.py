@@ -14,7 +14,7 @@ from imagelab.cli import main
 from imagelab.config import load_config
 from imagelab.data import build_real_data
 from imagelab.data.decode import Skipped, decode_photo
-from imagelab.errors import DataError
+from imagelab.errors import ConfigError, DataError
 from tests.photo_folders import photo, write_breed
 
 SPLITS = ["data.resolution=16", "data.judge_train_per_breed=2", "data.eval_per_breed=1",
@@ -128,8 +128,17 @@ def test_strict_stops_at_the_first_unusable_file(tmp_path, tiny_overrides, capsy
 def test_a_breed_of_only_unreadable_files_exits_2(tmp_path, tiny_overrides, capsys):
     write_breed(tmp_path / "dogs" / "beagle", 6, 0)
     (tmp_path / "dogs" / "broken").mkdir()
-    (tmp_path / "dogs" / "broken" / "a.jpg").write_bytes(b"garbage")
+    for name in "abcde":  # enough files for the splits, none of them readable
+        (tmp_path / "dogs" / "broken" / f"{name}.jpg").write_bytes(b"garbage")
     overrides = [o for o in tiny_overrides if not o.startswith("data.")]
     code = main(["run", "--out", str(tmp_path / "run"), *overrides, "data.name=folder", f"data.root={tmp_path / 'dogs'}",
                  *SPLITS])
     assert code == 2 and "breed 'broken' has no readable images" in capsys.readouterr().err
+
+
+def test_skipped_files_count_against_a_breeds_photos(tmp_path):
+    write_breed(tmp_path / "dogs" / "beagle", 4, 0)
+    (tmp_path / "dogs" / "beagle" / "broken.jpg").write_bytes(b"garbage")  # 5 files, 4 usable; 5 are needed
+    config = load_config(None, ["data.name=folder", f"data.root={tmp_path / 'dogs'}", *SPLITS]).data
+    with pytest.raises(ConfigError, match=r"breed 'beagle' has 4 usable images but the splits need 5"):
+        build_real_data(config)

@@ -73,12 +73,15 @@ def test_imagewoof_layout_merges_train_and_val_under_breed_names(tmp_path):
     assert data.source["usable_images"] == {"beagle": 20, "border_terrier": 14, "golden_retriever": 15}
 
 
-def test_a_breed_with_too_few_photos_names_the_counts_and_the_keys_to_lower(stanford):
+def test_a_breed_with_too_few_photos_names_the_counts_and_the_keys_to_lower(stanford, monkeypatch):
+    decoded = []
+    monkeypatch.setattr(photo_cache, "decode_photo", lambda *a: decoded.append(a))
     with pytest.raises(ConfigError) as caught:
         build_real_data(folder_config(stanford, "data.breeds=[beagle,chihuahua]", "data.judge_train_per_breed=10",
                                       "data.imbalance.max_count=5"))
     message = str(caught.value)
-    assert "breed 'beagle' has 22 usable images but the splits need 23" in message
+    assert "breed 'beagle' has 22 files but the splits need 23" in message
+    assert decoded == []  # found out from the file counts, before any decoding
     assert "judge_train 10 + judge_eval 3 + reference 5 + pool 5" in message
     for key in ("data.judge_train_per_breed", "data.eval_per_breed", "data.imbalance.max_count"):
         assert key in message

@@ -39,10 +39,13 @@ class PhotoDataset(Dataset):
 
     def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]], resolution: int) -> dict[str, list[torch.Tensor]]:
         names = [self.breeds[i] for i in breeds]
-        for name in names:
+        for position, name in enumerate(names):
             if not self.files_by_breed[name]:
                 raise DataError(f"breed '{name}' has no image files in {self.source}; add its photos, or leave "
                                 f"it out of data.breeds (or delete its empty folder)")
+            # Before minutes of decoding: even if every file were usable, would there be enough?
+            _check_enough(name, {split: counts[position] for split, counts in sizes.items()},
+                          len(self.files_by_breed[name]), "files")
         self.photos = load_photos({n: self.files_by_breed[n] for n in names}, self.source, resolution,
                                   self.config.min_side)
         self._report_skipped(names)
@@ -93,12 +96,12 @@ class PhotoDataset(Dataset):
         }
 
 
-def _check_enough(breed: str, wanted: dict[str, int], available: int) -> None:
+def _check_enough(breed: str, wanted: dict[str, int], available: int, what: str = "usable images") -> None:
     needed = sum(wanted.values())
     if needed <= available:
         return
     parts = " + ".join(f"{split} {count}" for split, count in wanted.items())
-    raise ConfigError("data", f"breed '{breed}' has {available} usable images but the splits need {needed} "
+    raise ConfigError("data", f"breed '{breed}' has {available} {what} but the splits need {needed} "
                               f"({parts}); lower data.judge_train_per_breed, data.eval_per_breed or the pool "
                               f"(data.imbalance.max_count, or data.imbalance.counts), or put breeds with more "
                               f"images first in data.breeds (the first breed gets the most)")
