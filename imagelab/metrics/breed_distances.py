@@ -5,11 +5,14 @@ the sample side is the samples the judge calls b. So these say how good the samp
 of a breed look *given* that the judge recognises them as that breed; how many there
 are is the census' job.
 
-- KID (Bińkowski et al., ICLR 2018): the unbiased squared MMD with the cubic
-  polynomial kernel, from torchmetrics' ``poly_mmd``. It needs equal-size sets, so it
-  is averaged over ``KID_SUBSETS`` seeded random subsets of size
-  min(real count, sample count, ``KID_MAX_SUBSET``): the subset size adapts to rare
-  breeds. NaN while either side has fewer than ``KID_MIN_SAMPLES`` images.
+- KID (Bińkowski et al., ICLR 2018): the unbiased squared MMD with torchmetrics'
+  cubic polynomial kernel (``poly_kernel``: (x·y / D + 1)³). torchmetrics' KID class
+  averages equal-size random subsets, which bounds memory on big sets but adds noise
+  and, with small breeds, needs subset sizes adapted to the rarest count; here the
+  unbiased estimator is taken over *all* images of both sides instead (unequal sizes
+  allowed), with each side capped at ``KID_MAX_SAMPLES`` seeded random images. The
+  real side's kernel sum is computed once per run. NaN while either side has fewer
+  than ``KID_MIN_SAMPLES`` images.
 - Fréchet distance (FID's formula on the judge's features, torchmetrics, float64):
   NaN while either side has no more images than feature dimensions, where the
   covariance estimate is singular and the number mostly measures the sample size.
@@ -20,28 +23,53 @@ from __future__ import annotations
 import math
 
 import torch
-from torchmetrics.image.kid import poly_mmd
+from torchmetrics.image.kid import poly_kernel
 
 from imagelab.metrics.fid import FeatureFID
 from imagelab.seeding import derive_seed, torch_generator
 
-KID_SUBSETS = 5
-KID_MAX_SUBSET = 500
+KID_MAX_SAMPLES = 2000  # per side and breed: kernel matrices of at most 2000 x 2000
 KID_MIN_SAMPLES = 10
 
 
+def _off_diagonal_mean(kernel: torch.Tensor) -> float:
+    """Mean of a square kernel matrix without its diagonal (the U-statistic's within-set term)."""
+    n = kernel.shape[0]
+    return float((kernel.sum() - kernel.diagonal().sum()) / (n * (n - 1)))
+
+
+def _capped(features: torch.Tensor, seed: int) -> torch.Tensor:
+    """At most KID_MAX_SAMPLES rows, a seeded random subset when there are more."""
+    if len(features) > KID_MAX_SAMPLES:
+        features = features[torch.randperm(len(features), generator=torch_generator(seed))[:KID_MAX_SAMPLES]]
+    return features.float()
+
+
+def _kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(len(a), len(b)) cubic polynomial kernel: float32 products (fast), float64 from there on (the sums)."""
+    return poly_kernel(a, b).double()
+
+
+class BreedKID:
+    """KID between one breed's fixed real features and any set of sample features."""
+
+    def __init__(self, real: torch.Tensor, seed: int) -> None:
+        self.seed = seed
+        self.real = _capped(real, seed)  # (R, D)
+        enough = len(self.real) >= KID_MIN_SAMPLES
+        self.real_term = _off_diagonal_mean(_kernel(self.real, self.real)) if enough else math.nan
+
+    def __call__(self, fake: torch.Tensor) -> float:
+        if len(fake) < KID_MIN_SAMPLES or math.isnan(self.real_term):
+            return math.nan
+        fake = _capped(fake, self.seed + 1)  # (F, D)
+        cross = float(_kernel(self.real, fake).mean())
+        return self.real_term + _off_diagonal_mean(_kernel(fake, fake)) - 2 * cross
+
+
 def kid(real: torch.Tensor, fake: torch.Tensor, seed: int) -> float:
-    """Mean KID of ``KID_SUBSETS`` equal-size random subsets of ``real`` (R, D) and ``fake`` (F, D)."""
-    size = min(len(real), len(fake), KID_MAX_SUBSET)
-    if size < KID_MIN_SAMPLES:
-        return math.nan
-    generator = torch_generator(seed)
-    values = []
-    for _ in range(KID_SUBSETS):
-        real_subset = real[torch.randperm(len(real), generator=generator)[:size]].double()
-        fake_subset = fake[torch.randperm(len(fake), generator=generator)[:size]].double()
-        values.append(float(poly_mmd(real_subset, fake_subset)))
-    return sum(values) / len(values)
+    """KID of ``real`` (R, D) and ``fake`` (F, D): the unbiased MMD² with the cubic polynomial kernel."""
+    return BreedKID(real, seed)(fake)
 
 
 class BreedDistances:
@@ -54,6 +82,7 @@ class BreedDistances:
         self.real = [reference_features[reference_labels == b].float().cpu() for b in range(len(breeds))]
         dimensions = reference_features.shape[1]
         self.min_frechet_samples = dimensions + 1
+        self.kid = [BreedKID(real, derive_seed(seed, "kid", index)) for index, real in enumerate(self.real)]
         # One torchmetrics FID per breed with enough real images; its real statistics are fed once.
         self.frechet = [FeatureFID(real) if len(real) >= self.min_frechet_samples else None for real in self.real]
 
@@ -62,7 +91,7 @@ class BreedDistances:
         row: dict[str, float] = {}
         for index, breed in enumerate(self.breeds):
             fake = features[labels == index].float().cpu()
-            row[f"kid_{breed}"] = kid(self.real[index], fake, seed=derive_seed(self.seed, "kid", index))
+            row[f"kid_{breed}"] = self.kid[index](fake)
             enough = self.frechet[index] is not None and len(fake) >= self.min_frechet_samples
             row[f"frechet_{breed}"] = self.frechet[index](fake) if enough else math.nan
         return row
