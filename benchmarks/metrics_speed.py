@@ -2,6 +2,9 @@
 
     python benchmarks/metrics_speed.py [--repeats 5] [--threads 2] [--out benchmarks/results/metrics_speed.json]
 
+``--threads`` sets torch's thread count around the suite, as the loop leaves it; the
+suite itself computes its k-NN, kernel and per-breed statistics on one thread.
+
 Features are synthetic (one Gaussian cluster per breed, the default pool's breed
 counts, the default judge's 96 feature dimensions): the suite's cost depends on
 the sizes, not on what the features mean. Times ``GenerationMetrics`` set-up (once
@@ -37,6 +40,16 @@ def synthetic_judgement(counts: list[int], seed: int) -> Judgement:
     return Judgement(labels=labels, predicted=labels, confidence=torch.ones(len(labels)), features=features)
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -69,7 +82,8 @@ def main() -> None:
         "measure_seconds_max": round(max(seconds), 4),
         "measure_cpu_seconds_median": round(statistics.median(cpu_seconds), 4),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": f"{_cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads",
+        "note": "shared machine, busy with other work while measured (see load_average_1min)",
         "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,8 @@ class CollapseLoop:
         self.folder.set("detection_floors", self.detection_floors)
         with self._timed("reference_features"):
             reference_features = self.judge.judge(data.reference.images).features
-            self.metrics = GenerationMetrics(data.breeds, data.reference, reference_features, config.eval, config.seed)
+            self.metrics = GenerationMetrics(data.breeds, data.reference, reference_features, config.eval, config.seed,
+                                             self.device)
 
         self.samples_per_generation = config.loop.samples_per_generation or len(data.pool)
         if self.samples_per_generation != len(data.reference):

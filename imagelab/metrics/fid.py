@@ -70,16 +70,17 @@ class ImageFID:
     """
 
     def __init__(self, reference_images: torch.Tensor, feature: int | nn.Module = 2048,
-                 weights_path: Path | None = None) -> None:
+                 weights_path: Path | None = None, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
         self.metric = FrechetInceptionDistance(
             feature=feature, reset_real_features=False,
             feature_extractor_weights_path=str(weights_path) if weights_path is not None else None,
-        )
+        ).to(self.device)  # the network runs where the run runs; the statistics stay float64
         self._update(reference_images, real=True)
 
     def _update(self, images: torch.Tensor, real: bool) -> None:
         for start in range(0, len(images), IMAGE_BATCH):
-            self.metric.update(images[start:start + IMAGE_BATCH].cpu(), real=real)
+            self.metric.update(images[start:start + IMAGE_BATCH].to(self.device), real=real)
 
     def __call__(self, images: torch.Tensor) -> float:
         self.metric.reset()
@@ -95,14 +96,16 @@ FID_FEATURES: Registry[Callable[..., FIDMeter]] = Registry("FID feature kind")
 
 
 @FID_FEATURES.register("judge")
-def judge_fid(reference_images: torch.Tensor, reference_features: torch.Tensor, eval_config) -> FIDMeter:
+def judge_fid(reference_images: torch.Tensor, reference_features: torch.Tensor, eval_config,
+              device: torch.device | str) -> FIDMeter:
     fid = FeatureFID(reference_features)
     return lambda images, features: fid(features)
 
 
 @FID_FEATURES.register("inception")
-def inception_fid(reference_images: torch.Tensor, reference_features: torch.Tensor, eval_config) -> FIDMeter:
-    fid = ImageFID(reference_images, feature=2048, weights_path=inception_weights_path(eval_config))
+def inception_fid(reference_images: torch.Tensor, reference_features: torch.Tensor, eval_config,
+                  device: torch.device | str) -> FIDMeter:
+    fid = ImageFID(reference_images, feature=2048, weights_path=inception_weights_path(eval_config), device=device)
     return lambda images, features: fid(images)
 
 
@@ -125,6 +128,7 @@ def inception_weights_path(eval_config) -> Path:
     return path
 
 
-def build_fid(eval_config, reference_images: torch.Tensor, reference_features: torch.Tensor) -> FIDMeter:
-    """The FID meter ``eval.fid_features`` asks for, with the reference fed in once."""
-    return FID_FEATURES.get(eval_config.fid_features)(reference_images, reference_features, eval_config)
+def build_fid(eval_config, reference_images: torch.Tensor, reference_features: torch.Tensor,
+              device: torch.device | str = "cpu") -> FIDMeter:
+    """The FID meter ``eval.fid_features`` asks for, with the reference fed in once (Inception runs on ``device``)."""
+    return FID_FEATURES.get(eval_config.fid_features)(reference_images, reference_features, eval_config, device)

@@ -12,6 +12,8 @@ and docs/metrics.md.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
@@ -32,19 +34,38 @@ from imagelab.metrics.fid import build_fid
 from imagelab.seeding import derive_seed
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, then restore the setting.
+
+    The matrices here are small (2,480 x 2,480 distances at the default size): on a
+    2-core machine busy with other work, one generation's metrics took 0.5 s wall on
+    one thread and 2.7 s on two, the threads spinning against the other load
+    (``benchmarks/metrics_speed.py --threads 1`` and ``--threads 2`` without this
+    context; docs/metrics.md, Cost).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class GenerationMetrics:
     def __init__(self, breeds: tuple[str, ...], reference: ImageSet, reference_features: torch.Tensor,
-                 eval_config, seed: int) -> None:
+                 eval_config, seed: int, device: torch.device | str = "cpu") -> None:
         self.breeds = breeds
         k = eval_config.nearest_k
         if len(reference) <= k:
             raise ConfigError("eval.nearest_k", f"must be below the reference set's size ({len(reference)} images), "
                               f"got {k}")
-        self.fid = build_fid(eval_config, reference.images, reference_features)
-        self.manifold = RealManifold(reference_features, k)  # (R,) radii of the real k-NN balls, once
+        self.fid = build_fid(eval_config, reference.images, reference_features, device)
         self.reference_labels = reference.labels.cpu()
-        self.breed_distances = BreedDistances(breeds, reference_features, self.reference_labels,
-                                              seed=derive_seed(seed, "breed_distances"))
+        with _one_thread():
+            self.manifold = RealManifold(reference_features, k)  # (R,) radii of the real k-NN balls, once
+            self.breed_distances = BreedDistances(breeds, reference_features, self.reference_labels,
+                                                  seed=derive_seed(seed, "breed_distances"))
         self.tail = rarest_breeds(self.reference_labels, len(breeds), min(eval_config.tail_breeds, len(breeds)))
         self.baseline_shares: torch.Tensor | None = None  # (K,) generation 0's recognized breed shares
         self.baseline_variance: torch.Tensor | None = None  # (K,) generation 0's within-breed feature traces
@@ -58,8 +79,14 @@ class GenerationMetrics:
         """The columns of one generation: ``fid`` first, then manifold, diversity and per-breed metrics."""
         if self.baseline_shares is None:
             raise RuntimeError("set_baseline(generation 0's judgement) must come before measure")
+        row: dict[str, float] = {"fid": self.fid(images, judgement.features.cpu())}  # Inception may want threads
+        with _one_thread():
+            row.update(self._measure(judgement))
+        return row
+
+    def _measure(self, judgement: Judgement) -> dict[str, float]:
         features, labels = judgement.features.cpu(), judgement.labels.cpu()
-        row: dict[str, float] = {"fid": self.fid(images, features)}
+        row: dict[str, float] = {}
         row.update(self._manifold(features))
         shares = breed_shares(labels, len(self.breeds))  # (K + 1,): breeds, then unrecognized
         row.update(hill_numbers(shares[:-1]))
