@@ -122,20 +122,19 @@ def plot_quality(rows: list[dict], path: Path, num_breeds: int | None = None) ->
     if any("coverage" in row for row in rows):
         # Per breed (thin): how much of each real breed the samples still reach; overall and precision bold.
         per_breed = [c for c in rows[0] if c.startswith("coverage_")] if rows else []
-        for colour, column in zip(_colours(len(per_breed)), per_breed):
-            coverage.plot(generations, _column(rows, column), color=colour, linewidth=0.8, alpha=0.7,
-                          label=_text(column[len("coverage_"):]))
+        for colour, column in zip(_colours(len(per_breed)), per_breed):  # the breed colours of the share plot
+            coverage.plot(generations, _column(rows, column), color=colour, linewidth=0.8, alpha=0.7)
         coverage.plot(generations, _column(rows, "coverage"), marker="o", markersize=3, color="black", linewidth=2,
                       label="coverage (all)")
         coverage.plot(generations, _column(rows, "precision"), marker="s", markersize=3, color="tab:green",
                       linestyle="--", label="precision")
         coverage.set(ylabel="coverage / precision", ylim=(0, 1.05))
-        coverage.legend(fontsize=5, loc="lower left", ncol=2)
+        coverage.legend(fontsize=7, loc="best")
     else:
         coverage.text(0.5, 0.5, "coverage: not measured", ha="center", va="center", transform=coverage.transAxes,
                       color="grey")
         coverage.set_yticks([])
-    coverage.set_title("coverage of real data (thin: per breed)")
+    coverage.set_title("coverage of real data\n(thin: per breed, colours as in the share plot)", fontsize=10)
     alive.step(generations, _column(rows, "breeds_alive"), where="mid", color="tab:blue", marker="o", markersize=3)
     alive.set(ylabel="breeds alive", title="breeds above the detection floor")
     alive.set_ylim(0, (num_breeds or np.nanmax(_column(rows, "breeds_alive"), initial=1)) + 0.5)
