@@ -79,6 +79,11 @@ class EvalConfig:
     # A breed is alive while its share of the samples is at least this (a share, not a count). None: each
     # breed's own floor, the upper bound of the judge's false-positive rate for it on real held-out images.
     detection_floor: float | None = field(default=None, metadata=_range(0.0, 1.0))
+    # Inception FID's weights file (torch-fidelity's pt_inception-2015-12-05-6726825d.pth); None: that file in
+    # $IMAGELAB_CACHE. Read only with fid_features=inception; a missing file stops the run (nothing is downloaded).
+    inception_weights: str | None = None
+    nearest_k: int = field(default=5, metadata=_range(1))  # k of the k-NN balls of precision/recall/density/coverage
+    tail_breeds: int = field(default=3, metadata=_range(1))  # tail_mass: share of this many rarest breeds
     grid_samples: int = field(default=64, metadata=_range(1, 1024))  # images in each grid.png
     breed_row_samples: int = field(default=16, metadata=_range(1, 256))  # images per breed row in breeds.png
 
@@ -148,9 +153,9 @@ def _check_cross_fields(config: RunConfig) -> None:
     if imbalance.counts is not None and imbalance.profile != "counts":
         raise ConfigError("data.imbalance.counts", f"is only used with profile 'counts' (profile is '{imbalance.profile}')")
     if config.eval.fid_features == "inception":
-        # Refused, not ignored: FID on the judge's features must never stand in silently for Inception FID.
-        raise ConfigError("eval.fid_features", "'inception' is not available yet (it needs local Inception weights); "
-                                               "use 'judge'")
+        from imagelab.metrics.fid import inception_weights_path
+
+        inception_weights_path(config.eval)  # refuses now, before any work, if the weights file is not local
     from imagelab.regimes import REGIMES  # regimes import the data layer; keep config importable first
 
     try:

@@ -29,7 +29,7 @@ from imagelab.judge import Judgement
 from imagelab.judge_cache import obtain_judge
 from imagelab.metrics.bbse import corrected_shares
 from imagelab.metrics.breeds import breed_shares, census
-from imagelab.metrics.fid import FeatureFID
+from imagelab.metrics.suite import GenerationMetrics
 from imagelab.regimes import REGIMES, PoolHistory
 from imagelab.report.grids import breed_rows, sample_grid
 from imagelab.runs import (
@@ -45,6 +45,7 @@ from imagelab.runs import (
     atomic_write_text,
 )
 from imagelab.seeding import derive_seed
+from imagelab.summary import extinctions
 
 log = logging.getLogger("imagelab")
 
@@ -83,9 +84,15 @@ class CollapseLoop:
         self.detection_floors = self._detection_floors()
         self.folder.set("detection_floors", self.detection_floors)
         with self._timed("reference_features"):
-            self.fid = FeatureFID(self.judge.judge(data.reference.images).features)
+            reference_features = self.judge.judge(data.reference.images).features
+            self.metrics = GenerationMetrics(data.breeds, data.reference, reference_features, config.eval, config.seed,
+                                             self.device)
 
         self.samples_per_generation = config.loop.samples_per_generation or len(data.pool)
+        if self.samples_per_generation != len(data.reference):
+            log.warning(f"loop.samples_per_generation={self.samples_per_generation} differs from the reference set's "
+                        f"{len(data.reference)} images: FID and the k-NN metrics depend on sample size, so later "
+                        f"generations do not compare exactly with generation 0 (docs/metrics.md)")
         self._measure(0, data.pool)
         self.real_shares = self._shares_of(self.rows[0])
 
@@ -97,6 +104,7 @@ class CollapseLoop:
             generated, generator = self._generate(generation, regime(history), generator)
             samples.append(generated)
             self._measure(generation, generated)
+        self.folder.set("extinctions", extinctions(self.rows, self.detection_floors))
         self.folder.set("status", "complete")
         return LoopOutcome(data.breeds, self.rows, self.judge.accuracy, self.detection_floors)
 
@@ -142,12 +150,14 @@ class CollapseLoop:
         if generation == 0 and not (directory / SAMPLES_FILE).exists():
             atomic_write(directory / SAMPLES_FILE, images.save)  # the real pool, kept like any generation's samples
         judgement = self._judge(generation, images)
+        if generation == 0:
+            self.metrics.set_baseline(judgement)
         metrics_path = directory / GENERATION_METRICS_FILE
         if self.folder.stage_done(generation, "metrics"):
             row = json.loads(metrics_path.read_text())
         else:
             with self._stage(generation, "metrics"):
-                row = self._metrics_row(generation, judgement)
+                row = self._metrics_row(generation, images, judgement)
                 sample_grid(images.images, directory / GRID_FILE, self.config.eval.grid_samples)
                 breed_rows(images.images, judgement.labels, self.data.breeds, directory / BREEDS_FILE,
                            self.config.eval.breed_row_samples)
@@ -166,9 +176,10 @@ class CollapseLoop:
             atomic_write(path, lambda temp: save_file(tensors, str(temp)))
         return judgement
 
-    def _metrics_row(self, generation: int, judgement: Judgement) -> dict:
+    def _metrics_row(self, generation: int, images: ImageSet, judgement: Judgement) -> dict:
         real_shares = None if generation == 0 else self.real_shares
-        row = {"generation": generation, "fid": self.fid(judgement.features)}
+        measured = self.metrics.measure(images.images, judgement)
+        row = {"generation": generation, "fid": measured.pop("fid")}
         floors = torch.tensor([self.detection_floors[b] for b in self.data.breeds], dtype=torch.float64)
         breeds = census(judgement.labels, self.data.breeds, detection_floor=floors, real_shares=real_shares)
         row.update(breeds)
@@ -178,6 +189,10 @@ class CollapseLoop:
         row.setdefault("tv_to_real", 0.0)  # generation 0 is the real pool itself
         row["mean_confidence"] = float(judgement.confidence.mean())
         row["samples"] = len(judgement.labels)
+        row.update(measured)
+        # Extinct since: the generation from which the breed has stayed below its floor up to now (NaN: alive).
+        lost = extinctions(self.rows + [row], self.detection_floors)
+        row.update({f"extinct_since_{b}": float("nan") if g is None else g for b, g in lost.items()})
         return row
 
     def _detection_floors(self) -> dict[str, float]:

@@ -55,7 +55,7 @@ def test_resolved_config_round_trips_through_yaml():
         ("loop=3", r"loop: must be a section"),
         ("data.imbalance.counts=[1,2]", r"data\.imbalance\.counts: is only used with profile 'counts'"),
         ("seed=true", r"seed: must be an integer, got True"),
-        ("eval.fid_features=inception", r"eval\.fid_features: 'inception' is not available yet"),
+        ("eval.nearest_k=0", r"eval\.nearest_k: must be >= 1, got 0"),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(override, message):

@@ -8,7 +8,7 @@ from imagelab.data.toydogs import render_dogs
 from imagelab.generators import GENERATORS, DataSpec, load_generator
 
 # Settings that make each generator train in a second or two; defaults otherwise.
-FAST = {"vae": {"epochs": 2}}
+FAST = {"vae": {"epochs": 2}, "gmm": {"pca_dimensions": 8, "components": 3}}
 RESOLUTION = 16
 
 

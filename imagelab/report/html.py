@@ -202,8 +202,10 @@ def _plots(record: RunRecord, out: Path, extinct_at: dict[str, int | None]) -> l
         {"src": "plots/shares.png", "alt": "breed shares per generation",
          "caption": "Breed shares per generation: stacked (left) and each breed on a log scale (right)." + drift},
         {"src": "plots/quality.png", "alt": "FID, coverage and breeds alive per generation",
-         "caption": "FID of each generation's samples to held-out real data (judge features), coverage, and the "
-                    "number of breeds above the detection floor."},
+         "caption": "FID of each generation's samples to held-out real data (judge features); coverage, the share of "
+                    "real images whose k-NN ball holds a sample (bold: all; thin: each breed's real images), and "
+                    "precision, the share of samples inside the real k-NN balls; and the number of breeds above the "
+                    "detection floor (docs/metrics.md)."},
         {"src": "plots/heatmap.png", "alt": "breed by generation heat map of shares",
          "caption": "Share of each breed per generation (%). A red frame marks the generation from which a breed "
                     "stays below the detection floor; crosses follow it. Hatched columns are missing generations."},

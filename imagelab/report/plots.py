@@ -110,20 +110,31 @@ def plot_breed_shares(rows: list[dict], breeds: Sequence[str], path: Path, title
 
 
 def plot_quality(rows: list[dict], path: Path, num_breeds: int | None = None) -> None:
-    """FID, coverage and breeds alive per generation; coverage says 'not measured' without its column."""
+    """FID, coverage (overall, per breed) with precision, and breeds alive per generation.
+
+    Coverage says 'not measured' for runs from before it was a column.
+    """
     generations = _column(rows, "generation")
     figure, (fid, coverage, alive) = plt.subplots(1, 3, figsize=(12, 3.4))
     fid.plot(generations, _column(rows, "fid"), marker="o", markersize=3, color="tab:red")
     fid.set(ylabel="FID (judge features)", title="FID to real data (gen 0 = noise floor)")
     fid.set_ylim(bottom=0)
     if any("coverage" in row for row in rows):
-        coverage.plot(generations, _column(rows, "coverage"), marker="o", markersize=3, color="tab:green")
-        coverage.set(ylabel="coverage", ylim=(0, 1.05))
+        # Per breed (thin): how much of each real breed the samples still reach; overall and precision bold.
+        per_breed = [c for c in rows[0] if c.startswith("coverage_")] if rows else []
+        for colour, column in zip(_colours(len(per_breed)), per_breed):  # the breed colours of the share plot
+            coverage.plot(generations, _column(rows, column), color=colour, linewidth=0.8, alpha=0.7)
+        coverage.plot(generations, _column(rows, "coverage"), marker="o", markersize=3, color="black", linewidth=2,
+                      label="coverage (all)")
+        coverage.plot(generations, _column(rows, "precision"), marker="s", markersize=3, color="tab:green",
+                      linestyle="--", label="precision")
+        coverage.set(ylabel="coverage / precision", ylim=(0, 1.05))
+        coverage.legend(fontsize=7, loc="best")
     else:
         coverage.text(0.5, 0.5, "coverage: not measured", ha="center", va="center", transform=coverage.transAxes,
                       color="grey")
         coverage.set_yticks([])
-    coverage.set_title("coverage of real data")
+    coverage.set_title("coverage of real data\n(thin: per breed, colours as in the share plot)", fontsize=10)
     alive.step(generations, _column(rows, "breeds_alive"), where="mid", color="tab:blue", marker="o", markersize=3)
     alive.set(ylabel="breeds alive", title="breeds above the detection floor")
     alive.set_ylim(0, (num_breeds or np.nanmax(_column(rows, "breeds_alive"), initial=1)) + 0.5)
