@@ -56,7 +56,9 @@ class DataConfig:
     breeds: list[str] | None = None  # a subset and order of the dataset's breeds; default all
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     judge_train_per_breed: int = field(default=300, metadata=_range(1))  # balanced split the judge learns
-    eval_per_breed: int = field(default=100, metadata=_range(1))  # balanced held-out split for judge accuracy
+    # Balanced held-out split for the judge's accuracy, threshold and detection floors: 300 per breed puts a
+    # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700).
+    eval_per_breed: int = field(default=300, metadata=_range(1))
     # Photos on disk (data.name folder or oxford_pets): a file that cannot be used is skipped and logged, or,
     # with strict, stops the run; photos with a shorter side below min_side pixels count as unusable.
     strict: bool = False

@@ -28,7 +28,7 @@ log = logging.getLogger("imagelab")
 
 CACHE_ENV = "IMAGELAB_CACHE"
 JUDGE_SEED = 0  # the judge is a fixed instrument: it does not follow the run seed
-CACHE_FORMAT = 2  # bump when the judge's training code changes what a cached judge means
+CACHE_FORMAT = 3  # bump when the judge's training code or the toydogs renderer changes what a cached judge means
 
 
 def cache_root() -> Path:

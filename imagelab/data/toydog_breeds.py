@@ -142,7 +142,9 @@ TRAITS: dict[str, BreedTraits] = {
     "dalmatian": BreedTraits(
         body_length=0.40, body_height=0.19, leg_length=0.42, leg_width=0.058, head=(0.50, -0.33), head_radius=0.15,
         snout_length=0.25, snout_width=0.068, snout_drop=0.12, ears="floppy", ear_scale=0.9, tail="whip",
-        coat=Coat(WHITE, ears=BLACK, spots=BLACK, spot_count=12, spot_radius=0.08)),
+        # Six large patches rather than many 2-px dots: a small generator keeps a few bold patches, but averages
+        # many random dots into grey, and a grey dalmatian is no longer a dalmatian to the judge.
+        coat=Coat(WHITE, ears=BLACK, spots=BLACK, spot_count=6, spot_radius=0.12)),
     "pembroke_welsh_corgi": BreedTraits(
         body_length=0.46, body_height=0.20, leg_length=0.15, leg_width=0.075, head=(0.56, -0.22), head_radius=0.165,
         snout_length=0.22, snout_width=0.070, snout_drop=0.10, ears="erect", ear_scale=1.35, tail="stub",
