@@ -17,4 +17,11 @@ def test_default_generation_one_reproduces_the_real_pool(tmp_path):
     assert float(real["share_unrecognized"]) <= 0.01  # the judge recognizes the real pool
     assert float(first["tv_to_real"]) <= 0.10
     assert float(first["share_unrecognized"]) <= 0.05
-    assert int(first["breeds_alive"]) == 10  # no breed is lost in the first step
+    # No common breed is lost in the first step, and the tail keeps most of its mass. (Not "all ten alive":
+    # the rarest breed has 10 of 2,480 images, and even a perfect copier draws 5 or fewer, under a 0.23%
+    # floor, in about 7% of seeds.)
+    breeds = [c.removeprefix("share_") for c in real if c.startswith("share_") and c != "share_unrecognized"]
+    common = [b for b in breeds if float(real[f"share_{b}"]) >= 0.01]
+    assert all(float(first[f"extinct_since_{b}"] or "nan") != 1 for b in common), first
+    tail = breeds[-4:]  # breed order is commonest first
+    assert sum(float(first[f"share_{b}"]) for b in tail) >= 0.5 * sum(float(real[f"share_{b}"]) for b in tail)
