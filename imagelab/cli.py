@@ -3,7 +3,7 @@
     imagelab run [CONFIG] [--out DIR] [KEY=VALUE ...]
     imagelab report RUN_DIR
     imagelab compare RUN_DIR... --out DIR
-    imagelab list generators|presets|regimes|datasets
+    imagelab list generators|presets|regimes|filters|datasets
 
 User errors (bad config, data or run folder) print one line and exit with status 2.
 """
@@ -69,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder for the page (new, empty, or an earlier comparison, which is replaced)")
     compare.set_defaults(handler=_compare)
 
-    listing = commands.add_parser("list", help="list registered generators, presets, regimes or datasets")
-    listing.add_argument("what", choices=("generators", "presets", "regimes", "datasets"))
+    listing = commands.add_parser("list", help="list registered generators, presets, regimes, filters or datasets")
+    listing.add_argument("what", choices=("generators", "presets", "regimes", "filters", "datasets"))
     listing.set_defaults(handler=_list)
     return parser
 
@@ -164,6 +164,10 @@ def _list(args: argparse.Namespace) -> int:
         from imagelab.regimes import REGIMES
 
         print("\n".join(REGIMES.names()))
+    elif args.what == "filters":
+        from imagelab.filters import FILTERS
+
+        print("\n".join(FILTERS.names()))
     else:
         from imagelab.data import DATASETS
 

@@ -4,7 +4,10 @@
 - ``judge_train``: a balanced split the judge learns from;
 - ``judge_eval``: a balanced held-out split for the judge's accuracy;
 - ``reference``: held-out images with the pool's breed proportions and size, the
-  real side of FID (so generation 0's FID is the real-vs-real noise floor).
+  real side of FID (so generation 0's FID is the real-vs-real noise floor);
+- ``reservoir``: only when a loop draws fresh real data each generation: blocks of
+  new real images, each with the pool's breed counts, one block per generation that
+  needs them.
 
 The splits depend only on the data config, never on the run seed: runs with other
 seeds share the same real data and the same (cached) judge.
@@ -22,7 +25,7 @@ from imagelab.data.imbalance import breed_counts
 from imagelab.errors import ConfigError
 from imagelab.registry import Registry
 
-SPLITS = ("judge_train", "judge_eval", "reference", "pool")
+SPLITS = ("judge_train", "judge_eval", "reference", "pool", "reservoir")
 
 
 class Dataset(ABC):
@@ -45,10 +48,11 @@ class RealData:
     judge_train: ImageSet
     judge_eval: ImageSet
     reference: ImageSet
+    reservoir: tuple[ImageSet, ...] = ()  # pool-sized blocks of fresh real images, block j for the j-th fresh draw
 
 
-def build_real_data(config) -> RealData:
-    """Cut ``config.data`` (a DataConfig) into the four splits."""
+def build_real_data(config, reservoir_pools: int = 0) -> RealData:
+    """Cut ``config.data`` (a DataConfig) into the splits, with ``reservoir_pools`` reservoir blocks."""
     dataset = DATASETS.get(config.name)(config)
     order = _breed_order(dataset.breeds, config.breeds)
     imbalance = config.imbalance
@@ -68,8 +72,24 @@ def build_real_data(config) -> RealData:
         breeds=tuple(dataset.breeds[i] for i in order),
         pool=split("pool", pool_counts),
         reference=split("reference", pool_counts),
+        reservoir=_reservoir_blocks(split, pool_counts, reservoir_pools),
         **sets,
     )
+
+
+def _reservoir_blocks(split, pool_counts: list[int], blocks: int) -> tuple[ImageSet, ...]:
+    """``blocks`` disjoint pool-sized sets with the pool's breed counts, cut from one reservoir draw."""
+    if blocks == 0:
+        return ()
+    reservoir = split("reservoir", [count * blocks for count in pool_counts])
+    # Breed b's images lie in one run of count_b * blocks; block j takes the j-th count_b of each run.
+    starts = torch.tensor([0, *pool_counts[:-1]]).cumsum(0) * blocks
+    cut = []
+    for block in range(blocks):
+        index = [torch.arange(start + block * count, start + (block + 1) * count)
+                 for start, count in zip(starts.tolist(), pool_counts)]
+        cut.append(reservoir.subset(torch.cat(index)))
+    return tuple(cut)
 
 
 def _breed_order(available: tuple[str, ...], wanted: list[str] | None) -> list[int]:
