@@ -81,3 +81,12 @@ def test_an_interrupted_sweep_skips_finished_runs_and_resumes_the_partial_one(ti
         ("regime-replace", "replace", "complete", "2"), ("regime-accumulate", "accumulate", "complete", "2")]
     assert float(summary[1]["pool_real_share"]) == 0.5  # generation 2 learnt the real pool and generation 1's samples
     assert "regime-accumulate" in printed and "pool_real_share" in printed
+
+
+def test_bundled_sweeps_resolve_every_run():
+    from imagelab.sweep import sweep_dir
+
+    names = sorted(path.stem for path in sweep_dir().glob("*.yaml"))
+    assert "gerstgrasser-replace-vs-accumulate" in names and "regimes-toy" in names
+    for name in names:
+        assert load_sweep(name).runs  # every run's config resolves
