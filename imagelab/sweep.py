@@ -38,6 +38,7 @@ from imagelab.runs import MANIFEST_FILE, atomic_write_text
 
 MARKER = ".imagelab-sweep"
 SUMMARY_FILE = "summary.csv"
+SEEDS_SUMMARY_FILE = "summary_over_seeds.csv"
 SUMMARY_METRICS = ("fid", "breeds_alive", "share_unrecognized", "tv_to_real", "pool_real_share")
 KEYS = ("config", "overrides", "grid")
 
@@ -127,6 +128,11 @@ def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> 
     rows = write_summary(sweep, out)
     print(format_table(rows))
     print(f"Summary: {out / SUMMARY_FILE}")
+    groups = over_seeds(rows, [key for key in rows[0] if key not in ("run", "status", "generation", *SUMMARY_METRICS)])
+    if groups:
+        _write_csv(out / SEEDS_SUMMARY_FILE, groups)
+        print(format_table(groups))
+        print(f"Means over seeds (95% t-intervals): {out / SEEDS_SUMMARY_FILE}")
     return failed
 
 
@@ -157,15 +163,47 @@ def write_summary(sweep: Sweep, out: Path) -> list[dict]:
         row["generation"] = last[0]["generation"] if last else ""
         row.update({metric: last[0].get(metric, "") if last else "" for metric in SUMMARY_METRICS})
         rows.append(row)
+    _write_csv(out / SUMMARY_FILE, rows)
+    return rows
+
+
+def over_seeds(rows: list[dict], grid_keys: list[str]) -> list[dict]:
+    """Rows of finished runs grouped by every grid value but ``seed``: means and 95% intervals of the final metrics.
+
+    Empty unless ``seed`` is a grid key and some group has more than one finished run.
+    """
+    from imagelab.seeds import mean_interval
+
+    if "seed" not in grid_keys:
+        return []
+    keys = [key for key in grid_keys if key != "seed"]
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["status"] == "complete":
+            groups.setdefault(tuple(row[key] for key in keys), []).append(row)
+    if not any(len(members) > 1 for members in groups.values()):
+        return []
+    table = []
+    for values, members in groups.items():
+        line: dict[str, Any] = {**dict(zip(keys, values)), "seeds": len(members)}
+        for metric in SUMMARY_METRICS:
+            numbers = [float(m[metric]) for m in members if isinstance(m[metric], (int, float))]
+            if len(numbers) == len(members):
+                mean, low, high = mean_interval(numbers)
+                line.update({f"{metric}_mean": mean, f"{metric}_ci95_low": low, f"{metric}_ci95_high": high})
+        table.append(line)
+    return table
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / SUMMARY_FILE, buffer.getvalue())
-    return rows
+    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows])
+    atomic_write_text(path, buffer.getvalue())
 
 
 def format_table(rows: list[dict]) -> str:

@@ -90,3 +90,16 @@ def test_bundled_sweeps_resolve_every_run():
     assert "gerstgrasser-replace-vs-accumulate" in names and "regimes-toy" in names
     for name in names:
         assert load_sweep(name).runs  # every run's config resolves
+
+
+def test_final_metrics_are_averaged_over_seeds_per_group():
+    from imagelab.sweep import over_seeds
+
+    rows = [{"run": f"r{i}", "loop.regime": regime, "seed": seed, "status": "complete", "generation": 2,
+             "fid": fid, "breeds_alive": 3, "share_unrecognized": 0.0, "tv_to_real": 0.1, "pool_real_share": 0.0}
+            for i, (regime, seed, fid) in enumerate([("replace", 0, 1.0), ("replace", 1, 3.0), ("mix", 0, 5.0)])]
+    rows.append({**rows[0], "run": "r3", "seed": 2, "status": "interrupted", "fid": 100.0})  # not counted
+    groups = over_seeds(rows, ["loop.regime", "seed"])
+    assert [(g["loop.regime"], g["seeds"], g["fid_mean"]) for g in groups] == [("replace", 2, 2.0), ("mix", 1, 5.0)]
+    assert groups[0]["fid_ci95_high"] - 2.0 == pytest.approx(12.706205, abs=1e-6)  # t(0.975, 1) * sd 1.414 / sqrt 2
+    assert over_seeds(rows, ["loop.regime"]) == []
