@@ -139,7 +139,8 @@ def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> 
 def list_commands(sweep: Sweep, out: Path) -> list[str]:
     """One shell command per run; running them all (anywhere, in any order) is the sweep."""
     head = ["imagelab", "run"] + ([sweep.config] if sweep.config else [])
-    return [shlex.join([*head, "--out", str(out / run.name), *run.overrides]) for run in sweep.runs]
+    # Overrides before --out: argparse takes no positional items after an option's value.
+    return [shlex.join([*head, *run.overrides, "--out", str(out / run.name)]) for run in sweep.runs]
 
 
 def run_status(folder: Path) -> str:

@@ -28,8 +28,8 @@ def test_the_grid_names_its_runs_and_lists_their_commands(tiny_overrides, tmp_pa
     assert main(["sweep", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--list"]) == 0
     commands = capsys.readouterr().out.splitlines()
     assert len(commands) == 5 and not (tmp_path / "out").exists()  # listing runs nothing
-    assert commands[4].startswith(f"imagelab run --out {tmp_path / 'out' / sweep.runs[4].name} data.resolution=16 ")
-    assert commands[4].endswith("loop.regime=mix loop.real_fraction=0.25 loop.real_source=fresh")
+    assert commands[4].startswith("imagelab run data.resolution=16 ")
+    assert commands[4].endswith(f"loop.regime=mix loop.real_fraction=0.25 loop.real_source=fresh --out {tmp_path / 'out' / sweep.runs[4].name}")
 
 
 @pytest.mark.parametrize("content, message", [
