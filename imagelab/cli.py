@@ -1,9 +1,10 @@
 """The `imagelab` command: run a lab, build its report, compare runs, list what is registered.
 
-    imagelab run [CONFIG] [--out DIR] [KEY=VALUE ...]
+    imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2] [KEY=VALUE ...]
+    imagelab sweep SWEEP.yaml [--out DIR] [--list]
     imagelab report RUN_DIR
     imagelab compare RUN_DIR... --out DIR
-    imagelab list generators|presets|regimes|datasets
+    imagelab list generators|presets|regimes|filters|datasets
 
 User errors (bad config, data or run folder) print one line and exit with status 2.
 """
@@ -54,7 +55,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default: runs/<config name>-<config hash>); "
                                    "an existing folder with the same config is resumed")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    run.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2,3,4: one run per seed in OUT/seed_<s>/, "
+                                     "and their mean and 95%% confidence interval in OUT/aggregate.csv")
     run.set_defaults(handler=_run)
+
+    sweep = commands.add_parser("sweep", help="run (or resume) a grid of runs and tabulate their final metrics",
+                                description="Run every combination of a sweep file's grid, one run folder each "
+                                            "(finished runs are skipped, a partial one resumed), then write "
+                                            "DIR/summary.csv.")
+    sweep.add_argument("sweep_file", metavar="SWEEP", help="a sweep YAML file, or the name of a bundled sweep")
+    sweep.add_argument("--out", type=Path, help="folder of the sweep's runs (default: runs/<sweep name>)")
+    sweep.add_argument("--list", action="store_true",
+                       help="print one `imagelab run` command per run (for a cluster's job array) and exit")
+    sweep.set_defaults(handler=_sweep)
 
     report = commands.add_parser("report", help="(re)build a run's HTML report",
                                  description="Build RUN_DIR/report/index.html, a static page of plots, sample grids and "
@@ -69,8 +82,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder for the page (new, empty, or an earlier comparison, which is replaced)")
     compare.set_defaults(handler=_compare)
 
-    listing = commands.add_parser("list", help="list registered generators, presets, regimes or datasets")
-    listing.add_argument("what", choices=("generators", "presets", "regimes", "datasets"))
+    listing = commands.add_parser("list", help="list registered generators, presets, regimes, filters or datasets")
+    listing.add_argument("what", choices=("generators", "presets", "regimes", "filters", "datasets"))
     listing.set_defaults(handler=_list)
     return parser
 
@@ -84,14 +97,22 @@ def _run(args: argparse.Namespace) -> int:
         print(config.to_yaml(), end="")
         return 0
 
+    if args.seeds is not None:
+        return _run_seeds(args.seeds, source, overrides, args.out)
+    text = config.to_yaml()
+    out = Path(args.out) if args.out else Path("runs") / f"{_config_name(source)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    run_lab(config, out)
+    return 0
+
+
+def run_lab(config, out: Path) -> None:
+    """Run (or resume) one lab in ``out``, print its summary and build its report."""
     from imagelab.device import resolve_device
     from imagelab.loop import CollapseLoop
     from imagelab.runs import RunFolder
     from imagelab.summary import summarize
 
     device = resolve_device(config.device)
-    text = config.to_yaml()
-    out = Path(args.out) if args.out else Path("runs") / f"{_config_name(source)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     folder = RunFolder.open(out, config.to_dict(), _versions())
     _log_to(folder.root / "log.txt")
     resumed = bool(folder.manifest["generations"])
@@ -105,7 +126,45 @@ def _run(args: argparse.Namespace) -> int:
         raise
     print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
     _build_report(folder.root)
+
+
+def _run_seeds(seeds_text: str, source: str | None, overrides: list[str], out_arg: str | None) -> int:
+    """One run per seed in OUT/seed_<s>/ (each resumable), then OUT/aggregate.csv."""
+    from imagelab.config import load_config
+    from imagelab.errors import ConfigError
+    from imagelab.seeds import describe_final, parse_seeds, prepare_folder, seed_folder, write_aggregate
+
+    seeds = parse_seeds(seeds_text)
+    if any(item.startswith("seed=") for item in overrides):
+        raise ConfigError("--seeds", "conflicts with a seed=... override; give the seeds in --seeds only")
+    configs = {seed: load_config(source, [*overrides, f"seed={seed}"]) for seed in seeds}
+    if out_arg:
+        out = Path(out_arg)
+    else:
+        without_seed = {k: v for k, v in configs[seeds[0]].to_dict().items() if k != "seed"}
+        digest = hashlib.sha256(repr(without_seed).encode()).hexdigest()[:8]
+        out = Path("runs") / f"{_config_name(source)}-{digest}-seeds"
+    out = out.expanduser().resolve()
+    prepare_folder(out, seeds)
+    for seed in seeds:
+        print(f"== seed {seed} ({seeds.index(seed) + 1}/{len(seeds)}): {seed_folder(out, seed)}", flush=True)
+        run_lab(configs[seed], seed_folder(out, seed))
+    table = write_aggregate(out, seeds)
+    print(describe_final(table))
+    print(f"Aggregate: {out / 'aggregate.csv'}  (compare seed folders with `imagelab compare {out}/seed_* --out DIR`)")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from imagelab.sweep import list_commands, load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    out = (args.out or Path("runs") / sweep.name).expanduser().resolve()
+    if args.list:
+        print("\n".join(list_commands(sweep, out)))
+        return 0
+    failed = run_sweep(sweep, out, run_lab)
+    return EXIT_TRAINING_FAILED if failed else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -164,6 +223,10 @@ def _list(args: argparse.Namespace) -> int:
         from imagelab.regimes import REGIMES
 
         print("\n".join(REGIMES.names()))
+    elif args.what == "filters":
+        from imagelab.filters import FILTERS
+
+        print("\n".join(FILTERS.names()))
     else:
         from imagelab.data import DATASETS
 

@@ -70,7 +70,17 @@ class DataConfig:
 class LoopConfig:
     generations: int = field(default=10, metadata=_range(0, 10_000))
     regime: str = "replace"
-    real_fraction: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    real_fraction: float = field(default=0.0, metadata=_range(0.0, 1.0))  # regime mix: real share of each pool
+    # regime mix: the real fraction of the pools of generations 2, 3, ... (generation 1 always learns the real
+    # pool); the last value holds for later generations. None: loop.real_fraction for every generation.
+    real_fraction_schedule: list[float] | None = None
+    # regime mix: fixed reuses the same real images every generation; fresh draws new ones each generation
+    # from a real reservoir, disjoint from every other split (built only when needed).
+    real_source: str = field(default="fixed", metadata=_range(choices=("fixed", "fresh")))
+    filter: str = "none"  # a registered filter (imagelab list filters), applied before data joins a pool
+    filter_threshold: float = field(default=0.9, metadata=_range(0.0, 1.0))  # filter confident: min judge confidence
+    detector_recall: float = field(default=0.9, metadata=_range(0.0, 1.0))  # filter provenance: synthetic images flagged
+    detector_false_positive_rate: float = field(default=0.05, metadata=_range(0.0, 1.0))  # filter provenance: real flagged
     samples_per_generation: int | None = field(default=None, metadata=_range(2))  # default: size of the real pool; FID needs 2+
     warm_start: bool = False  # start each generator from the previous generation's weights
 
@@ -164,6 +174,9 @@ def _check_cross_fields(config: RunConfig) -> None:
         REGIMES.get(config.loop.regime)
     except LookupError as error:
         raise ConfigError("loop.regime", str(error)) from None
+    from imagelab.regimes import check_loop_config
+
+    check_loop_config(config.loop)
     from imagelab.data import DATASETS
 
     try:

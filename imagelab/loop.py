@@ -24,13 +24,14 @@ from safetensors.torch import load_file, save_file
 from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import build_real_data
+from imagelab.filters import Verdicts
 from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
 from imagelab.judge import Judgement
 from imagelab.judge_cache import obtain_judge
 from imagelab.metrics.bbse import corrected_shares
 from imagelab.metrics.breeds import breed_shares, census
 from imagelab.metrics.suite import GenerationMetrics
-from imagelab.regimes import REGIMES, PoolHistory
+from imagelab.regimes import compose_pool, pool_composition, reservoir_pools
 from imagelab.report.grids import breed_rows, sample_grid
 from imagelab.runs import (
     BREEDS_FILE,
@@ -69,7 +70,7 @@ class CollapseLoop:
         """Run (or resume) every generation; returns all metrics rows."""
         config = self.config
         with self._timed("data"):
-            data = build_real_data(config.data)
+            data = build_real_data(config.data, reservoir_pools(config.loop))
         self.data = data
         # What the run really got: images per breed in each split, and files the dataset could not use.
         self.folder.set("data", {"split_counts": data.realised_counts(), **data.source})
@@ -93,17 +94,18 @@ class CollapseLoop:
             log.warning(f"loop.samples_per_generation={self.samples_per_generation} differs from the reference set's "
                         f"{len(data.reference)} images: FID and the k-NN metrics depend on sample size, so later "
                         f"generations do not compare exactly with generation 0 (docs/metrics.md)")
-        self._measure(0, data.pool)
+        self._measure(0, data.pool, data.pool)
         self.real_shares = self._shares_of(self.rows[0])
 
         samples: list[ImageSet] = []
+        verdicts: list[Verdicts] = []  # the judge on each generation's samples, for the filters
         generator: Generator | None = None
-        regime = REGIMES.get(config.loop.regime)
         for generation in range(1, config.loop.generations + 1):
-            history = PoolHistory(data.pool, samples, config.loop.real_fraction, derive_seed(config.seed, "pool", generation))
-            generated, generator = self._generate(generation, regime(history), generator)
+            pool = compose_pool(config.loop, data.pool, data.reservoir, samples, verdicts, config.seed, len(data.breeds))
+            generated, generator = self._generate(generation, pool, generator)
             samples.append(generated)
-            self._measure(generation, generated)
+            judgement = self._measure(generation, generated, pool)
+            verdicts.append(Verdicts(judgement.labels, judgement.confidence))
         self.folder.set("extinctions", extinctions(self.rows, self.detection_floors))
         self.folder.set("status", "complete")
         return LoopOutcome(data.breeds, self.rows, self.judge.accuracy, self.detection_floors)
@@ -141,11 +143,11 @@ class CollapseLoop:
                 raise NonFiniteLossError(f"generation {generation}, stage fit: {error}") from None
             with atomic_directory(directory) as temp:
                 generator.save(temp)
-            info.update(pool_size=len(pool), final_loss=report.final_loss)
+            info.update(**pool_composition(pool), final_loss=report.final_loss)
         return generator
 
-    def _measure(self, generation: int, images: ImageSet) -> None:
-        """Judge ``images`` and write the generation's metrics row, grids and metrics.json."""
+    def _measure(self, generation: int, images: ImageSet, pool: ImageSet) -> Judgement:
+        """Judge ``images`` (learnt from ``pool``) and write the generation's metrics row, grids and metrics.json."""
         directory = self.folder.generation_dir(generation)
         if generation == 0 and not (directory / SAMPLES_FILE).exists():
             atomic_write(directory / SAMPLES_FILE, images.save)  # the real pool, kept like any generation's samples
@@ -158,6 +160,7 @@ class CollapseLoop:
         else:
             with self._stage(generation, "metrics"):
                 row = self._metrics_row(generation, images, judgement)
+                row.update(pool_composition(pool))  # generation 0: the real pool itself
                 sample_grid(images.images, directory / GRID_FILE, self.config.eval.grid_samples)
                 breed_rows(images.images, judgement.labels, self.data.breeds, directory / BREEDS_FILE,
                            self.config.eval.breed_row_samples)
@@ -165,6 +168,7 @@ class CollapseLoop:
         self.rows.append(row)
         self.folder.write_metrics_csv(self.rows)
         self._log_row(row)
+        return judgement
 
     def _judge(self, generation: int, images: ImageSet) -> Judgement:
         path = self.folder.generation_dir(generation) / JUDGEMENT_FILE

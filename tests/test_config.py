@@ -49,7 +49,7 @@ def test_resolved_config_round_trips_through_yaml():
         ("device=tpu", r"device: must be one of auto, cpu, cuda, mps; got 'tpu'"),
         ("data.imbalance.profile=zipff", r"data\.imbalance\.profile: must be one of exponential, zipf"),
         ("generator.name=ddmp", r"generator\.name: unknown generator 'ddmp'; available: .*resample.*vae"),
-        ("loop.regime=recycle", r"loop\.regime: unknown regime 'recycle'; available: replace"),
+        ("loop.regime=recycle", r"loop\.regime: unknown regime 'recycle'; available: accumulate, accumulate-subsample, mix, replace"),
         ("data.name=imagenet", r"data\.name: unknown dataset 'imagenet'; available: folder, oxford_pets, toydogs"),
         ("generator.latent_dimm=3", r"generator\.latent_dimm: unknown key; allowed under 'generator'"),
         ("loop=3", r"loop: must be a section"),

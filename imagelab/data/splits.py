@@ -4,7 +4,10 @@
 - ``judge_eval``: a balanced held-out split for the judge's accuracy;
 - ``reference``: held-out images with the pool's breed proportions and size, the
   real side of FID (so generation 0's FID is the real-vs-real noise floor);
-- ``pool``: the class-imbalanced generation-0 training pool.
+- ``pool``: the class-imbalanced generation-0 training pool;
+- ``reservoir``: only when a loop draws fresh real data each generation: blocks of
+  new real images, each with the pool's breed counts, one block per generation that
+  needs them (dealt out last, so it never changes the other splits).
 
 The splits depend only on the data config, never on the run seed: runs with other
 seeds share the same real data and the same (cached) judge. A rendered dataset
@@ -65,6 +68,7 @@ DATASETS: Registry[type] = Registry("dataset")
 class RealData:
     breeds: tuple[str, ...]
     splits: dict[str, ImageSet]  # split name (SPLITS) -> images
+    reservoir: tuple[ImageSet, ...] = ()  # pool-sized blocks of fresh real images, block j for the j-th fresh draw
     identity: dict[str, Any] = field(default_factory=dict)  # Dataset.identity(), for cache keys
     source: dict[str, Any] = field(default_factory=dict)  # Dataset.report(), for the manifest
 
@@ -81,21 +85,39 @@ class RealData:
                 for name, images in self.splits.items()}
 
 
-def build_real_data(config) -> RealData:
-    """Cut ``config`` (a DataConfig) into the splits of ``SPLIT_SIZES``."""
+def build_real_data(config, reservoir_pools: int = 0) -> RealData:
+    """Cut ``config`` (a DataConfig) into the splits of ``SPLIT_SIZES``, plus ``reservoir_pools``
+    pool-sized reservoir blocks of fresh real images (regime mix with real_source fresh)."""
     dataset = DATASETS.get(config.name)(config)
     order = _breed_order(dataset.breeds, config.breeds)
     imbalance = config.imbalance
     pool_counts = breed_counts(imbalance.profile, len(order), max_count=imbalance.max_count, ratio=imbalance.ratio,
                                minority_fraction=imbalance.minority_fraction, counts=imbalance.counts)
     sizes = {name: size(config, pool_counts) for name, size in SPLIT_SIZES.items()}
+    if reservoir_pools:
+        sizes["reservoir"] = [count * reservoir_pools for count in pool_counts]
     drawn = dataset.draw_splits(order, sizes, config.resolution)
     splits = {}
     for name, parts in drawn.items():
         labels = [torch.full((len(part),), label, dtype=torch.int64) for label, part in enumerate(parts)]
         splits[name] = ImageSet.create(torch.cat(parts), torch.cat(labels))
-    return RealData(breeds=tuple(dataset.breeds[i] for i in order), splits=splits,
+    reservoir = _reservoir_blocks(splits.pop("reservoir", None), pool_counts, reservoir_pools)
+    return RealData(breeds=tuple(dataset.breeds[i] for i in order), splits=splits, reservoir=reservoir,
                     identity=dataset.identity(), source=dataset.report())
+
+
+def _reservoir_blocks(reservoir: ImageSet | None, pool_counts: list[int], blocks: int) -> tuple[ImageSet, ...]:
+    """``blocks`` disjoint pool-sized sets with the pool's breed counts, cut from the reservoir split."""
+    if reservoir is None or blocks == 0:
+        return ()
+    # Breed b's images lie in one run of count_b * blocks; block j takes the j-th count_b of each run.
+    starts = torch.tensor([0, *pool_counts[:-1]]).cumsum(0) * blocks
+    cut = []
+    for block in range(blocks):
+        index = [torch.arange(start + block * count, start + (block + 1) * count)
+                 for start, count in zip(starts.tolist(), pool_counts)]
+        cut.append(reservoir.subset(torch.cat(index)))
+    return tuple(cut)
 
 
 def _breed_order(available: tuple[str, ...], wanted: list[str] | None) -> list[int]:

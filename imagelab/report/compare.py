@@ -1,7 +1,7 @@
 """`imagelab compare RUN... --out DIR`: several runs on one static page.
 
 The page overlays the runs' curves (a few breeds' shares, unrecognized, FID,
-breeds alive; one line per run), lists their final metrics side by side and the
+breeds alive; one line per run; a ``--seeds`` folder counts as one run, its means), lists their final metrics side by side and the
 config keys in which they differ. DIR is replaced as a whole, so it must be new,
 empty, or an earlier comparison (recognised by its marker file); a run folder is
 never overwritten.
@@ -31,7 +31,10 @@ class ComparisonError(UserError):
 
 def build_comparison(run_dirs: Sequence[Path], out: Path) -> Path:
     """Write ``out``/index.html comparing ``run_dirs``; returns its path."""
-    records = [load_run(Path(d)) for d in run_dirs]  # RunFolderError for a missing or non-run folder
+    from imagelab.seeds import is_aggregate, load_aggregate
+
+    # A --seeds folder stands for the mean of its seeds; RunFolderError for a missing or non-run folder.
+    records = [load_aggregate(Path(d)) if is_aggregate(Path(d)) else load_run(Path(d)) for d in run_dirs]
     out = Path(out).expanduser().resolve()
     _check_output(out, records)
     labels = run_labels([r.root for r in records])

@@ -104,10 +104,11 @@ class RunRecord:
 
         The band is the null of a loop that replaces its pool by N fresh samples each
         generation; with real data mixed in (or pools accumulated) drift is slower and
-        the band would mislead.
+        the band would mislead; so would a filter.
         """
         loop = self.section("loop")
-        neutral = loop.get("regime", "replace") == "replace" and not loop.get("real_fraction")
+        neutral = (loop.get("regime", "replace") == "replace" and not loop.get("real_fraction")
+                   and loop.get("filter", "none") == "none")
         return self.samples_per_generation if neutral else None
 
 

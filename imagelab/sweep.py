@@ -1,0 +1,275 @@
+"""`imagelab sweep SWEEP.yaml`: a grid of runs, one run folder each, and a table of their final metrics.
+
+A sweep file::
+
+    config: toy-vae              # optional: a preset name or a YAML path (relative to the sweep file)
+    overrides:                   # optional: key=value overrides for every run
+      loop.generations: 5
+    grid:                        # every combination of these values is one run
+      loop.regime: [replace, accumulate]
+      seed: [0, 1, 2]
+
+``grid`` may also be a list of such mappings: the runs of each, one after the other
+(for keys that only make sense together, e.g. ``loop.real_fraction`` with ``mix``).
+Each run goes to ``OUT/<name>``, its name made of its grid values
+(``regime-accumulate_seed-1``). Running the sweep again skips finished runs and
+resumes a partial one; ``--list`` prints each run as an ``imagelab run`` command,
+to hand one run to each job of a cluster's job array.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from imagelab.config import load_config, preset_dir
+from imagelab.errors import NonFiniteLossError, UserError
+from imagelab.runs import MANIFEST_FILE, atomic_write_text
+
+MARKER = ".imagelab-sweep"
+SUMMARY_FILE = "summary.csv"
+SEEDS_SUMMARY_FILE = "summary_over_seeds.csv"
+SUMMARY_METRICS = ("fid", "breeds_alive", "share_unrecognized", "tv_to_real", "pool_real_share")
+KEYS = ("config", "overrides", "grid")
+
+
+class SweepError(UserError):
+    """A sweep file that cannot be used; the message names the file and what to fix."""
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    name: str  # folder name under the sweep's OUT
+    values: dict[str, Any]  # this run's grid values, in the sweep file's key order
+    overrides: list[str]  # key=value: the sweep's overrides, then the grid values
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str  # the sweep file's stem
+    config: str | None  # preset name or absolute YAML path
+    runs: list[SweepRun]
+
+
+def sweep_dir() -> Path:
+    """Bundled sweep files: configs/sweeps of a checkout, installed as imagelab/presets/sweeps."""
+    return preset_dir() / "sweeps"
+
+
+def load_sweep(source: str) -> Sweep:
+    """Parse and check a sweep file; every run's config is resolved, so a bad one fails before any run."""
+    path = _find(source)
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise SweepError(f"sweep {path}: not readable YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(tree, dict):
+        raise SweepError(f"sweep {path}: must be a mapping with 'grid' (and optionally 'config', 'overrides')")
+    unknown = sorted(set(tree) - set(KEYS))
+    if unknown:
+        raise SweepError(f"sweep {path}: unknown key '{unknown[0]}'; allowed: {', '.join(KEYS)}")
+    config = tree.get("config")
+    if config is not None and not isinstance(config, str):
+        raise SweepError(f"sweep {path}: 'config' must be a preset name or a YAML path, got {config!r}")
+    if isinstance(config, str) and config.endswith((".yaml", ".yml")):
+        config = str((path.parent / config).resolve())
+    fixed = tree.get("overrides") or {}
+    if not isinstance(fixed, dict):
+        raise SweepError(f"sweep {path}: 'overrides' must map dotted keys to values, e.g. loop.generations: 5")
+    grids = tree.get("grid")
+    grids = [grids] if isinstance(grids, dict) else grids
+    if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) and g for g in grids):
+        raise SweepError(f"sweep {path}: 'grid' must map dotted keys to lists of values (or be a list of such mappings)")
+    runs = []
+    for grid in grids:
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise SweepError(f"sweep {path}: grid key '{key}' must have a non-empty list of values, got {values!r}")
+            if key in fixed:
+                raise SweepError(f"sweep {path}: '{key}' is both in 'overrides' and in 'grid'; keep one")
+        for combination in itertools.product(*grid.values()):
+            values = dict(zip(grid, combination))
+            overrides = [f"{k}={_yaml_value(v)}" for k, v in {**fixed, **values}.items()]
+            runs.append(SweepRun(_run_name(values), values, overrides))
+    _check_names(path, runs)
+    for run in runs:
+        try:
+            load_config(config, run.overrides)
+        except UserError as error:
+            raise SweepError(f"sweep {path}, run '{run.name}': {error}") from None
+    return Sweep(path.stem, config, runs)
+
+
+def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> list[str]:
+    """Run every unfinished run in ``out``/<name>, then write and print the summary; returns failed runs."""
+    _prepare(out, sweep)
+    failed = []
+    for position, run in enumerate(sweep.runs, 1):
+        folder = out / run.name
+        if run_status(folder) == "complete":
+            print(f"== [{position}/{len(sweep.runs)}] {run.name}: complete, skipped", flush=True)
+            continue
+        print(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
+        try:
+            run_lab(load_config(sweep.config, run.overrides), folder)
+        except NonFiniteLossError as error:
+            print(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
+            failed.append(run.name)
+    rows = write_summary(sweep, out)
+    print(format_table(rows))
+    print(f"Summary: {out / SUMMARY_FILE}")
+    groups = over_seeds(rows, [key for key in rows[0] if key not in ("run", "status", "generation", *SUMMARY_METRICS)])
+    if groups:
+        _write_csv(out / SEEDS_SUMMARY_FILE, groups)
+        print(format_table(groups))
+        print(f"Means over seeds (95% t-intervals): {out / SEEDS_SUMMARY_FILE}")
+    return failed
+
+
+def list_commands(sweep: Sweep, out: Path) -> list[str]:
+    """One shell command per run; running them all (anywhere, in any order) is the sweep."""
+    head = ["imagelab", "run"] + ([sweep.config] if sweep.config else [])
+    # Overrides before --out: argparse takes no positional items after an option's value.
+    return [shlex.join([*head, *run.overrides, "--out", str(out / run.name)]) for run in sweep.runs]
+
+
+def run_status(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / MANIFEST_FILE).read_text()).get("status", "unknown"))
+    except (OSError, ValueError):
+        return "not started"
+
+
+def write_summary(sweep: Sweep, out: Path) -> list[dict]:
+    """``out``/summary.csv: per run its grid values, status and final metrics."""
+    from imagelab.report.rundata import load_run
+
+    grid_keys = list(dict.fromkeys(key for run in sweep.runs for key in run.values))
+    rows = []
+    for run in sweep.runs:
+        row: dict[str, Any] = {"run": run.name}
+        row.update({key: _yaml_value(run.values[key]) if key in run.values else "" for key in grid_keys})
+        row["status"] = run_status(out / run.name)
+        last = load_run(out / run.name).rows[-1:] if (out / run.name).is_dir() else []
+        row["generation"] = last[0]["generation"] if last else ""
+        row.update({metric: last[0].get(metric, "") if last else "" for metric in SUMMARY_METRICS})
+        rows.append(row)
+    _write_csv(out / SUMMARY_FILE, rows)
+    return rows
+
+
+def over_seeds(rows: list[dict], grid_keys: list[str]) -> list[dict]:
+    """Rows of finished runs grouped by every grid value but ``seed``: means and 95% intervals of the final metrics.
+
+    Empty unless ``seed`` is a grid key and some group has more than one finished run.
+    """
+    from imagelab.seeds import mean_interval
+
+    if "seed" not in grid_keys:
+        return []
+    keys = [key for key in grid_keys if key != "seed"]
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["status"] == "complete":
+            groups.setdefault(tuple(row[key] for key in keys), []).append(row)
+    if not any(len(members) > 1 for members in groups.values()):
+        return []
+    table = []
+    for values, members in groups.items():
+        line: dict[str, Any] = {**dict(zip(keys, values)), "seeds": len(members)}
+        for metric in SUMMARY_METRICS:
+            numbers = [float(m[metric]) for m in members if isinstance(m[metric], (int, float))]
+            if len(numbers) == len(members):
+                mean, low, high = mean_interval(numbers)
+                line.update({f"{metric}_mean": mean, f"{metric}_ci95_low": low, f"{metric}_ci95_high": high})
+        table.append(line)
+    return table
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def format_table(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)) for line in cells]
+    return "\n".join(lines)
+
+
+# --- pieces ------------------------------------------------------------------------------------
+
+
+def _find(source: str) -> Path:
+    path = Path(source)
+    if path.is_file():
+        return path.resolve()
+    bundled = sweep_dir() / f"{source}.yaml"
+    if path.suffix not in (".yaml", ".yml") and bundled.is_file():
+        return bundled
+    available = sorted(p.stem for p in sweep_dir().glob("*.yaml"))
+    raise SweepError(f"no sweep file '{source}'; give a YAML path or a bundled sweep: {', '.join(available) or 'none'}")
+
+
+def _prepare(out: Path, sweep: Sweep) -> None:
+    """``out`` must be new, empty, or an earlier sweep's folder."""
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"--out {out} is a file; choose a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise SweepError(f"--out {out} is not empty and holds no earlier sweep; choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(f"runs of the sweep '{sweep.name}', made by `imagelab sweep`\n")
+
+
+def _run_name(values: dict[str, Any]) -> str:
+    """``regime-mix_real_fraction-0.5_seed-0``: each grid key's last part and its value."""
+    leaves = [key.split(".")[-1] for key in values]
+    parts = []
+    for key, leaf in zip(values, leaves):
+        label = leaf if leaves.count(leaf) == 1 else key.replace(".", "-")
+        parts.append(f"{label}-{_yaml_value(values[key])}")
+    return re.sub(r"[^A-Za-z0-9._,+-]+", "-", "_".join(parts)).strip("-") or "run"
+
+
+def _check_names(path: Path, runs: list[SweepRun]) -> None:
+    seen: dict[str, SweepRun] = {}
+    for run in runs:
+        if run.name in seen:
+            raise SweepError(f"sweep {path}: two runs would share the folder '{run.name}' "
+                             f"({seen[run.name].values} and {run.values}); make the grid's values distinct")
+        seen[run.name] = run
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as a key=value override writes it (YAML flow style, no document end marker)."""
+    if isinstance(value, str):
+        return value
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text[: -len("...")].strip() if text.endswith("...") else text
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.4g}"
+    return str(value)

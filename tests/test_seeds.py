@@ -1,0 +1,62 @@
+"""Many seeds: the aggregate's means and intervals, and `imagelab run --seeds` end to end."""
+
+import csv
+import math
+
+import pytest
+
+from imagelab.cli import main
+from imagelab.errors import ConfigError
+from imagelab.seeds import aggregate, mean_interval, parse_seeds
+
+
+def test_mean_and_t_interval_over_seeds():
+    mean, low, high = mean_interval([1.0, 2.0, 3.0])
+    # sd 1, n 3: half-width t(0.975, 2) / sqrt(3) = 4.302653 / 1.732051.
+    assert mean == 2.0 and high - mean == pytest.approx(2.484138, abs=1e-6) and mean - low == pytest.approx(high - mean)
+    single = mean_interval([5.0])
+    assert single[0] == 5.0 and math.isnan(single[1]) and math.isnan(single[2])
+
+
+def test_aggregate_uses_generations_every_seed_reached_and_numeric_columns_only():
+    rows_by_seed = {
+        0: [{"generation": 0, "fid": 1.0, "note": "x"}, {"generation": 1, "fid": 4.0}, {"generation": 2, "fid": 9.0}],
+        1: [{"generation": 0, "fid": 3.0, "note": "y"}, {"generation": 1, "fid": 6.0}],  # stopped early
+    }
+    table = aggregate(rows_by_seed)
+    assert [row["generation"] for row in table] == [0, 1]
+    assert table[0]["seeds"] == 2 and table[0]["fid_mean"] == 2.0 and table[1]["fid_mean"] == 5.0
+    assert "note_mean" not in table[0]
+    # n 2, sd sqrt(2): half-width t(0.975, 1) * sqrt(2) / sqrt(2) = 12.706205.
+    assert table[1]["fid_ci95_high"] - table[1]["fid_mean"] == pytest.approx(12.706205, abs=1e-6)
+
+
+def test_seed_lists_are_checked():
+    assert parse_seeds("0,1, 2") == [0, 1, 2]
+    for bad in ("0,x", "1,1", "", "-1"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_run_with_seeds_writes_a_folder_per_seed_and_their_aggregate(tiny_overrides, tmp_path, capsys):
+    out = tmp_path / "seeds"
+    # The resample generator (the fastest) has no generator.epochs.
+    overrides = [o for o in tiny_overrides if not o.startswith("generator.")] + ["generator.name=resample", "loop.generations=1"]
+    assert main(["run", "--out", str(out), "--seeds", "3,4", *overrides]) == 0
+    runs = []
+    for seed in (3, 4):
+        with open(out / f"seed_{seed}" / "metrics.csv") as handle:
+            runs.append(list(csv.DictReader(handle)))
+        assert f"seed: {seed}\n" in (out / f"seed_{seed}" / "config.yaml").read_text()
+    with open(out / "aggregate.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["generation"] for row in table] == ["0", "1"] and table[1]["seeds"] == "2"
+    fids = [float(run[1]["fid"]) for run in runs]
+    assert float(table[1]["fid_mean"]) == pytest.approx(sum(fids) / 2)
+    assert float(table[1]["fid_ci95_low"]) <= min(fids) and float(table[1]["fid_ci95_high"]) >= max(fids)
+    assert "Mean over 2 seeds at generation 1" in capsys.readouterr().out
+    # The folder compares like a run (its means).
+    assert main(["compare", str(out), str(out / "seed_3"), "--out", str(tmp_path / "cmp")]) == 0
+    assert "mean of 2 seeds" in (tmp_path / "cmp" / "index.html").read_text()
+    assert main(["run", "--out", str(out), "--seeds", "3,4", *overrides, "seed=1"]) == 2
+    assert "conflicts with a seed=" in capsys.readouterr().err
