@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as error:
         print(f"imagelab: stopped: {error}; earlier generations are intact in the run folder", file=sys.stderr)
         return EXIT_TRAINING_FAILED
+    finally:
+        # A run folder stays locked against other processes until its run and report are done.
+        from imagelab import run_lock
+
+        run_lock.release_all()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
+from imagelab import run_lock
 from imagelab.errors import RunFolderError
 
 CONFIG_FILE = "config.yaml"
@@ -95,20 +96,27 @@ class RunFolder:
         config_path = root / CONFIG_FILE
         if config_path.exists():
             _refuse_other_config(config_path, config)
-            manifest = json.loads((root / MANIFEST_FILE).read_text()) if (root / MANIFEST_FILE).exists() else None
-        elif root.exists() and any(root.iterdir()):
+        elif root.exists() and any(p.name != run_lock.LOCK_FILE for p in root.iterdir()):
             raise RunFolderError(f"{root} is not empty and holds no imagelab run ({CONFIG_FILE} missing); choose another --out")
-        else:
-            manifest = None
         try:
             root.mkdir(parents=True, exist_ok=True)
+            _refuse_unwritable(root)
+            # From here on this process is the folder's only writer (released by close() or at exit).
+            run_lock.acquire(root)
+            _remove_stale_temporaries(root)
+            manifest = json.loads((root / MANIFEST_FILE).read_text()) if (root / MANIFEST_FILE).exists() else None
             folder = cls(root, manifest or _new_manifest(versions))
             if not config_path.exists():
                 atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
             folder.save_manifest()
         except OSError as error:
+            run_lock.release(root)
             raise RunFolderError(f"cannot write the run folder {root}: {error.strerror or error}") from None
         return folder
+
+    def close(self) -> None:
+        """Release the folder's lock so another process may resume it."""
+        run_lock.release(self.root)
 
     def generation_dir(self, generation: int) -> Path:
         path = self.root / generation_folder_name(generation)
@@ -162,6 +170,23 @@ def _new_manifest(versions: dict[str, str]) -> dict[str, Any]:
         "versions": versions,
         "generations": {},
     }
+
+
+def _refuse_unwritable(root: Path) -> None:
+    """Refuse before any work if a folder of the run cannot be written (atomic writes need every folder)."""
+    for directory, _, _ in os.walk(root):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise RunFolderError(f"{directory} is not writable, so this run cannot be written or resumed; "
+                                 f"make it writable (chmod -R u+w {root}) or choose another --out")
+
+
+def _remove_stale_temporaries(root: Path) -> None:
+    """Delete half-written files a killed process left (``.NAME.tmp-PID``); call only while holding the lock."""
+    for path in sorted(root.rglob(".*.tmp-*"), reverse=True):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
 
 
 def _refuse_other_config(config_path: Path, config: dict[str, Any]) -> None:

@@ -109,3 +109,16 @@ def test_a_nan_loss_stops_the_run_clearly_and_keeps_earlier_generations(tmp_path
     assert (run / "gen_000" / "metrics.json").exists() and (run / "metrics.csv").exists()
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"].startswith("failed") and "fit" not in manifest["generations"].get("1", {}).get("stages", {})
+
+
+def test_a_report_can_be_built_while_a_run_holds_the_folder(finished_run):
+    from tests.test_run_lock import hold_lock_in_another_process
+
+    holder = hold_lock_in_another_process(finished_run)
+    try:
+        (finished_run / "report" / "index.html").unlink()
+        assert main(["report", str(finished_run)]) == 0  # readers take no lock
+        assert (finished_run / "report" / "index.html").is_file()
+    finally:
+        holder.kill()
+        holder.wait()
