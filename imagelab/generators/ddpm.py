@@ -65,6 +65,7 @@ class DiffusionConfig(GeneratorConfig):
     ema_decay: float = field(default=0.999, metadata={"min": 0.0, "max": 0.99999})
     sampler: str = field(default="dpmsolver++", metadata={"choices": sampler_names()})
     sampling_steps: int = field(default=20, metadata={"min": 1})
+    clip_sample: bool = True  # clamp each step's predicted clean image to [-1, 1] (see samplers.py)
     sample_batch_size: int = field(default=256, metadata={"min": 1})  # rows per UNet pass while sampling
     compile: bool = False  # torch.compile the UNet for training and sampling (CUDA only; ignored on a CPU)
 
@@ -302,7 +303,7 @@ class DDPM(Generator):
     def _denoise(self, unet: Any, noise: torch.Tensor, labels: torch.Tensor | None,
                  step_rngs: list[torch.Generator]) -> torch.Tensor:
         """Run the sampler from pure noise (B, 3, R, R) to images in about [-1, 1]."""
-        sampler = SAMPLERS.get(self.config.sampler)(self._training_scheduler().config)
+        sampler = SAMPLERS.get(self.config.sampler)(self._training_scheduler().config, self.config.clip_sample)
         sampler.set_timesteps(self.config.sampling_steps)
         sample = noise.contiguous(memory_format=self._memory_format)
         for timestep in sampler.timesteps:

@@ -21,30 +21,35 @@ from typing import Any, Callable
 
 from imagelab.registry import Registry
 
-# name -> builder(training scheduler config) -> a diffusers scheduler
-SAMPLERS: Registry[Callable[[Any], Any]] = Registry("sampler")
+# name -> builder(training scheduler config, clip) -> a diffusers scheduler. ``clip`` clamps each step's
+# predicted clean image to [-1, 1], the pixel range: at the noisiest timesteps of a cosine schedule an
+# epsilon-predicting model's x0 = (x - sqrt(1 - a) eps) / sqrt(a) divides by sqrt(a) ~ 0 and explodes.
+SAMPLERS: Registry[Callable[[Any, bool], Any]] = Registry("sampler")
 
 
 @SAMPLERS.register("ddpm")
-def ddpm_sampler(training_config: Any) -> Any:
+def ddpm_sampler(training_config: Any, clip: bool) -> Any:
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler.from_config(training_config)
+    return DDPMScheduler.from_config(training_config, clip_sample=clip, clip_sample_range=1.0)
 
 
 @SAMPLERS.register("ddim")
-def ddim_sampler(training_config: Any) -> Any:
+def ddim_sampler(training_config: Any, clip: bool) -> Any:
     from diffusers import DDIMScheduler
 
-    # clip_sample=False: the model's own prediction decides; clipping x0 hides a bad model.
-    return DDIMScheduler.from_config(training_config, clip_sample=False, timestep_spacing="trailing")
+    # "trailing" spacing starts at the last training timestep, so few-step sampling starts from pure noise.
+    return DDIMScheduler.from_config(training_config, clip_sample=clip, clip_sample_range=1.0,
+                                     timestep_spacing="trailing")
 
 
 @SAMPLERS.register("dpmsolver++")
-def dpm_solver_sampler(training_config: Any) -> Any:
+def dpm_solver_sampler(training_config: Any, clip: bool) -> Any:
     from diffusers import DPMSolverMultistepScheduler
 
-    return DPMSolverMultistepScheduler.from_config(training_config, algorithm_type="dpmsolver++", solver_order=2)
+    # Dynamic thresholding with a maximum of 1.0 is a plain clamp of the data prediction to [-1, 1].
+    return DPMSolverMultistepScheduler.from_config(training_config, algorithm_type="dpmsolver++", solver_order=2,
+                                                   thresholding=clip, sample_max_value=1.0)
 
 
 def sampler_names() -> tuple[str, ...]:
