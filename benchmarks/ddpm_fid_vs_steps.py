@@ -33,7 +33,7 @@ from imagelab.metrics.breeds import breed_shares
 from imagelab.metrics.fid import FeatureFID
 from imagelab.report.grids import sample_grid
 
-DEFAULT_SCHEDULE = ["dpmsolver++:10,20,50", "ddim:10,20,50", "ddpm:100,1000"]
+DEFAULT_SCHEDULE = ["dpmsolver++:10,20,50", "ddim:20", "ddpm:100,1000"]
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,6 +67,8 @@ def main() -> None:
     generator = load_generator(args.run_dir / f"gen_{args.generation:03d}" / "generator", device)
     samples = args.samples or len(data.pool)
 
+    if args.grids:
+        args.grids.mkdir(parents=True, exist_ok=True)
     rows = []
     for item in args.schedule:
         sampler, _, counts = item.partition(":")
