@@ -118,6 +118,15 @@ def test_diffusers_pipeline_without_a_usable_folder_is_a_user_error(tmp_path, ca
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+def test_diffusers_pipeline_refuses_a_unet_built_for_another_size(tmp_path):
+    from imagelab.generators.diffusers_pipeline import DiffusersPipeline
+    from tests.test_generators import save_tiny_pipeline
+
+    config = DiffusersPipelineConfig(path=save_tiny_pipeline(tmp_path / "pipeline"))  # a 16 px UNet
+    with pytest.raises(ConfigError, match="built for 16 px images, the data is 32 px"):
+        DiffusersPipeline(config, DataSpec(32, 3), CPU)
+
+
 def test_judged_as_asked_counts_agreement_only_where_a_breed_was_asked():
     asked, judged = torch.tensor([0, 1, 1, -1, 2]), torch.tensor([0, 1, -1, 0, 1])
     assert judged_as_asked(asked, judged) == pytest.approx(2 / 4)
