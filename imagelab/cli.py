@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list registered generators, presets, regimes, filters or datasets")
     listing.add_argument("what", choices=("generators", "presets", "regimes", "filters", "datasets"))
+    listing.add_argument("-v", "--verbose", action="store_true",
+                         help="generators: also where each comes from and what it is (tab-separated: name, source, "
+                              "object, description)")
     listing.set_defaults(handler=_list)
     return parser
 
@@ -221,7 +224,8 @@ def _list(args: argparse.Namespace) -> int:
         from imagelab.generators import GENERATORS
 
         for entry in GENERATORS.entries():
-            print(entry.name)
+            # One name per line; --verbose appends tab-separated columns, so `cut -f1` still gives the names.
+            print(f"{entry.name}\t{entry.source}\t{entry.location}\t{_describe(entry.obj)}" if args.verbose else entry.name)
         for name, why in GENERATORS.broken.items():
             print(f"imagelab: warning: generator plugin '{name}' failed to load: {why}", file=sys.stderr)
     elif args.what == "regimes":
@@ -237,6 +241,14 @@ def _list(args: argparse.Namespace) -> int:
 
         print("\n".join(DATASETS.names()))
     return 0
+
+
+def _describe(obj: object) -> str:
+    describe = getattr(obj, "describe", None)
+    try:
+        return describe() if callable(describe) else ""
+    except Exception as error:  # a plugin's own code must not break the listing
+        return f"(describe() failed: {type(error).__name__})"
 
 
 def _log_to(path: Path) -> None:

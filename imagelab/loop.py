@@ -28,6 +28,7 @@ from imagelab.filters import Verdicts
 from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
 from imagelab.judge import Judgement
 from imagelab.judge_cache import obtain_judge
+from imagelab.metrics.asked import judged_as_asked
 from imagelab.metrics.bbse import corrected_shares
 from imagelab.metrics.breeds import breed_shares, census
 from imagelab.metrics.suite import GenerationMetrics
@@ -161,6 +162,7 @@ class CollapseLoop:
             with self._stage(generation, "metrics"):
                 row = self._metrics_row(generation, images, judgement)
                 row.update(pool_composition(pool))  # generation 0: the real pool itself
+                row["judged_as_asked"] = judged_as_asked(images.labels.cpu(), judgement.labels.cpu())
                 sample_grid(images.images, directory / GRID_FILE, self.config.eval.grid_samples)
                 breed_rows(images.images, judgement.labels, self.data.breeds, directory / BREEDS_FILE,
                            self.config.eval.breed_row_samples)

@@ -31,6 +31,11 @@ class Entry(Generic[T]):
     obj: T
     source: str  # "built-in", "entry point <dist>", or "path <module:Class>"
 
+    @property
+    def location(self) -> str:
+        """Where the object is defined, as ``module:qualname``."""
+        return _where(self.obj, separator=":")
+
 
 class Registry(Generic[T]):
     def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
@@ -107,6 +112,6 @@ class Registry(Generic[T]):
         return [self._entries[n] for n in sorted(self._entries)]
 
 
-def _where(obj: Any) -> str:
+def _where(obj: Any, separator: str = ".") -> str:
     module = inspect.getmodule(obj)
-    return f"{module.__name__ if module else '?'}.{getattr(obj, '__qualname__', repr(obj))}"
+    return f"{module.__name__ if module else '?'}{separator}{getattr(obj, '__qualname__', repr(obj))}"

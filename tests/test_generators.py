@@ -8,8 +8,32 @@ from imagelab.data.toydogs import render_dogs
 from imagelab.generators import GENERATORS, DataSpec, load_generator
 
 # Settings that make each generator train in a second or two; defaults otherwise.
-FAST = {"vae": {"epochs": 2}, "gmm": {"pca_dimensions": 8, "components": 3}}
+TINY_DIFFUSION = {"epochs": 1, "batch_size": 16, "sampling_steps": 2, "sample_batch_size": 16}
+TINY_UNET = {"base_channels": 8, "channel_mult": [1, 2]}
+FAST = {
+    "vae": {"epochs": 2},
+    "gmm": {"pca_dimensions": 8, "components": 3},
+    "ddpm": TINY_DIFFUSION | TINY_UNET,
+    "ddpm-cond": TINY_DIFFUSION | TINY_UNET,
+    "diffusers-pipeline": TINY_DIFFUSION,  # plus the path of a tiny saved pipeline (fixture below)
+}
 RESOLUTION = 16
+
+
+def save_tiny_pipeline(directory) -> str:
+    """A DDPMPipeline with a tiny UNet2DModel, saved as a user would (diffusers' save_pretrained)."""
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(sample_size=RESOLUTION, block_out_channels=(8, 16), down_block_types=("DownBlock2D",) * 2,
+                       up_block_types=("UpBlock2D",) * 2, layers_per_block=1, norm_num_groups=2)
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=100)).save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory) -> str:
+    return save_tiny_pipeline(tmp_path_factory.mktemp("pipeline"))
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +44,20 @@ def pool() -> ImageSet:
     return ImageSet.create(images, torch.tensor([0] * 24 + [1] * 12 + [2] * 4))
 
 
-def make(name: str):
-    cls = GENERATORS.get(name)
-    return cls(cls.Config(name=name, **FAST.get(name, {})), DataSpec(RESOLUTION, 3), torch.device("cpu"))
+@pytest.fixture
+def make(request):
+    def build(name: str):
+        settings = dict(FAST.get(name, {}))
+        if name == "diffusers-pipeline":
+            settings["path"] = request.getfixturevalue("pipeline_dir")
+        cls = GENERATORS.get(name)
+        return cls(cls.Config(name=name, **settings), DataSpec(RESOLUTION, 3), torch.device("cpu"))
+
+    return build
 
 
 @pytest.mark.parametrize("name", GENERATORS.names())
-def test_fit_gives_finite_losses_and_samples_are_uint8_images(name, pool):
+def test_fit_gives_finite_losses_and_samples_are_uint8_images(name, pool, make):
     generator = make(name)
     report = generator.fit(pool, seed=1)
     assert all(torch.isfinite(torch.tensor(report.losses)))
@@ -36,7 +67,7 @@ def test_fit_gives_finite_losses_and_samples_are_uint8_images(name, pool):
 
 
 @pytest.mark.parametrize("name", GENERATORS.names())
-def test_sampling_is_reproducible_per_sample(name, pool):
+def test_sampling_is_reproducible_per_sample(name, pool, make):
     generator = make(name)
     generator.fit(pool, seed=1)
     first = generator.sample(12, seed=5).images
@@ -46,7 +77,7 @@ def test_sampling_is_reproducible_per_sample(name, pool):
 
 
 @pytest.mark.parametrize("name", GENERATORS.names())
-def test_fitting_is_reproducible_from_the_seed(name, pool):
+def test_fitting_is_reproducible_from_the_seed(name, pool, make):
     a, b = make(name), make(name)
     a.fit(pool, seed=3)
     b.fit(pool, seed=3)
@@ -54,7 +85,7 @@ def test_fitting_is_reproducible_from_the_seed(name, pool):
 
 
 @pytest.mark.parametrize("name", GENERATORS.names())
-def test_save_and_load_round_trip(name, pool, tmp_path):
+def test_save_and_load_round_trip(name, pool, make, tmp_path):
     generator = make(name)
     generator.fit(pool, seed=1)
     generator.save(tmp_path / "gen")

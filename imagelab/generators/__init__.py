@@ -10,7 +10,7 @@ from imagelab.generators.base import (
     build_generator,
     load_generator,
 )
-from imagelab.generators import gmm, resample, vae  # noqa: E402,F401  (register "gmm", "resample" and "vae")
+from imagelab.generators import ddpm, ddpm_cond, diffusers_pipeline, gmm, resample, vae  # noqa: E402,F401  (register the built-ins)
 
 __all__ = ["GENERATORS", "DataSpec", "FitReport", "Generator", "GeneratorConfig", "NonFiniteLossError",
            "build_generator", "load_generator"]
