@@ -17,8 +17,15 @@ def extinction_generation(rows: list[dict], breed: str, floor: float) -> int | N
 
 
 def extinctions(rows: list[dict], floors: dict[str, float]) -> dict[str, int | None]:
-    """Each breed's extinction generation under its own detection floor (None: alive at the end)."""
-    return {breed: extinction_generation(rows, breed, floor) for breed, floor in floors.items()}
+    """Each breed's extinction generation under its own detection floor (None: alive at the end).
+
+    Only rows that hold the breed's share count, so a damaged run folder's report still works.
+    """
+    found = {}
+    for breed, floor in floors.items():
+        measured = [row for row in rows if f"share_{breed}" in row]
+        found[breed] = extinction_generation(measured, breed, floor) if measured else None
+    return found
 
 
 def summarize(rows: list[dict], floors: dict[str, float], root: Path, seconds: float) -> str:

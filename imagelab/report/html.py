@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from imagelab.report import mosaic, plots
 from imagelab.report.rundata import UNRECOGNIZED, GenerationRecord, RunRecord, load_run, mapping, number
 from imagelab.runs import BREEDS_FILE, GRID_FILE, atomic_directory
-from imagelab.summary import extinction_generation
+from imagelab.summary import extinctions as breed_extinctions
 
 REPORT_DIR = "report"
 MOSAIC_PER_CELL = 4  # samples per breed x generation cell (a 2 x 2 tile)
@@ -75,12 +75,7 @@ def _report_context(record: RunRecord, out: Path) -> dict[str, Any]:
 
 def extinctions(record: RunRecord) -> dict[str, int | None]:
     """Each breed's extinction generation (None while alive), over the rows that have its share."""
-    floors = record.detection_floors
-    found = {}
-    for breed in record.breeds:
-        rows = [row for row in record.rows if f"share_{breed}" in row]
-        found[breed] = extinction_generation(rows, breed, floors[breed]) if rows else None
-    return found
+    return breed_extinctions(record.rows, record.detection_floors)
 
 
 # --- summary -----------------------------------------------------------------------------------
