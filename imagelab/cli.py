@@ -29,24 +29,33 @@ EXIT_TRAINING_FAILED = 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    from imagelab import distributed, run_lock
+
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
     except UserError as error:
-        print(f"imagelab: error: {error}", file=sys.stderr)
+        _say(f"imagelab: error: {error}")
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("imagelab: interrupted; run the same command again to resume", file=sys.stderr)
+        _say("imagelab: interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
     except NonFiniteLossError as error:
-        print(f"imagelab: stopped: {error}; earlier generations are intact in the run folder", file=sys.stderr)
+        _say(f"imagelab: stopped: {error}; earlier generations are intact in the run folder")
         return EXIT_TRAINING_FAILED
     finally:
         # A run folder stays locked against other processes until its run and report are done.
-        from imagelab import run_lock
-
         run_lock.release_all()
+        distributed.finish()
+
+
+def _say(message: str) -> None:
+    """An error line on stderr, once: in a multi-process run only the main process speaks."""
+    from imagelab import distributed
+
+    if distributed.current().is_main:
+        print(message, file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,16 +124,21 @@ def _run(args: argparse.Namespace) -> int:
 
 def run_lab(config, out: Path) -> None:
     """Run (or resume) one lab in ``out``, print its summary and build its report."""
+    from imagelab import distributed
     from imagelab.device import resolve_device
     from imagelab.loop import CollapseLoop
-    from imagelab.runs import RunFolder
     from imagelab.summary import summarize
 
     device = resolve_device(config.device)
-    folder = RunFolder.open(out, config.to_dict(), _versions())
-    _log_to(folder.root / "log.txt")
+    processes = distributed.start(cpu=device.type == "cpu")
+    if device.type == "cuda" and processes.device is not None:
+        device = processes.device  # cuda:LOCAL_RANK, one GPU per process
+    folder = _open_run_folder(out, config, processes)
+    if processes.is_main:
+        _log_to(folder.root / "log.txt")
     resumed = bool(folder.manifest["generations"])
-    log.info(f"{'resuming' if resumed else 'starting'} run in {folder.root} on {device} "
+    on = f"{device}" if not processes.launched else f"{processes.count} processes ({device.type})"
+    log.info(f"{'resuming' if resumed else 'starting'} run in {folder.root} on {on} "
              f"({config.generator.name} generator, {config.loop.regime} regime, {config.loop.generations} generations)")
     start = time.perf_counter()
     try:
@@ -132,8 +146,29 @@ def run_lab(config, out: Path) -> None:
     except BaseException as error:
         folder.set("status", "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}")
         raise
-    print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
-    _build_report(folder.root)
+    if processes.is_main:
+        print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
+        _build_report(folder.root)
+
+
+def _open_run_folder(out: Path, config, processes):
+    """Open (or resume) the run folder in the main process; the others follow once it has, or share its refusal."""
+    from imagelab.errors import RunFolderError
+    from imagelab.runs import RunFolder
+
+    if processes.is_main:
+        try:
+            folder = RunFolder.open(out, config.to_dict(), _versions())
+        except UserError as error:
+            processes.broadcast(str(error))
+            raise
+        processes.broadcast(None)
+        return folder
+    refusal = processes.broadcast(None)
+    if refusal is not None:
+        raise RunFolderError(refusal)
+    log.setLevel(logging.WARNING)  # progress lines come from the main process only
+    return RunFolder.follow(out)
 
 
 def _run_seeds(seeds_text: str, source: str | None, overrides: list[str], out_arg: str | None) -> int:

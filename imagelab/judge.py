@@ -54,6 +54,9 @@ BLUR_RESPONSE_SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0)  # px at 32 px, reported in jud
 MAJORITY = 0.5  # the lowest derived threshold: below it the named breed is not even more likely than "some other"
 
 
+# Images per forward pass when judging; a process of a multi-process run judges whole passes.
+JUDGING_BATCH = 512
+
 @dataclass
 class JudgeConfig:
     """The ``judge`` section of the run config."""
@@ -200,7 +203,7 @@ class Judge:
     # --- inference ------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def judge(self, images: torch.Tensor, batch_size: int = 512) -> Judgement:
+    def judge(self, images: torch.Tensor, batch_size: int = JUDGING_BATCH) -> Judgement:
         """One forward pass over uint8 images (N, 3, H, W); results come back on the CPU."""
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"judge() takes uint8 images (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")

@@ -7,6 +7,10 @@ label it and writes a metrics row. Every stage's randomness comes from
 ``derive_seed(seed, stage, g)``, and every stage's result is on disk before the
 manifest marks it complete, so a killed run resumes where it stopped and reaches
 the same numbers.
+
+Launched as several processes (accelerate), every process runs this loop: training,
+sampling and judging are split between them (distributed.py), while only the main
+process measures and writes the run folder.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from typing import Iterator
 import torch
 from safetensors.torch import load_file, save_file
 
+from imagelab import distributed
 from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import build_real_data
 from imagelab.filters import Verdicts
 from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
-from imagelab.judge import Judgement
+from imagelab.judge import JUDGING_BATCH, Judgement
 from imagelab.judge_cache import obtain_judge
 from imagelab.metrics.asked import judged_as_asked
 from imagelab.metrics.bbse import corrected_shares
@@ -65,19 +70,20 @@ class CollapseLoop:
         self.config = config
         self.folder = folder
         self.device = device
-        self.rows: list[dict] = []
+        self.rows: list[dict] = []  # the main process's only: the others measure nothing
+        self.processes = distributed.current()
 
     def run(self) -> LoopOutcome:
         """Run (or resume) every generation; returns all metrics rows."""
         config = self.config
-        with self._timed("data"):
+        with self._timed("data"), self.processes.main_first():  # the main process fills the photo cache
             data = build_real_data(config.data, reservoir_pools(config.loop))
         self.data = data
         # What the run really got: images per breed in each split, and files the dataset could not use.
         self.folder.set("data", {"split_counts": data.realised_counts(), **data.source})
         log.info(f"data: {len(data.pool)} real images in the pool, {len(data.breeds)} breeds, "
                  f"{config.data.resolution}px; judge splits {len(data.judge_train)} train / {len(data.judge_eval)} held out")
-        with self._timed("judge_training") as info:
+        with self._timed("judge_training") as info, self.processes.main_first():  # the others load its judge
             self.judge, origin = obtain_judge(config, data, self.device, self.folder.root / "judge")
             info["origin"] = origin
         log.info(f"judge: {config.judge.model} ({origin}), held-out accuracy {self.judge.accuracy:.2%}")
@@ -85,10 +91,11 @@ class CollapseLoop:
                                   "threshold": self.judge.threshold})
         self.detection_floors = self._detection_floors()
         self.folder.set("detection_floors", self.detection_floors)
-        with self._timed("reference_features"):
-            reference_features = self.judge.judge(data.reference.images).features
-            self.metrics = GenerationMetrics(data.breeds, data.reference, reference_features, config.eval, config.seed,
-                                             self.device)
+        if self.processes.is_main:
+            with self._timed("reference_features"):
+                reference_features = self.judge.judge(data.reference.images).features
+                self.metrics = GenerationMetrics(data.breeds, data.reference, reference_features, config.eval,
+                                                 config.seed, self.device)
 
         self.samples_per_generation = config.loop.samples_per_generation or len(data.pool)
         if self.samples_per_generation != len(data.reference):
@@ -96,7 +103,7 @@ class CollapseLoop:
                         f"{len(data.reference)} images: FID and the k-NN metrics depend on sample size, so later "
                         f"generations do not compare exactly with generation 0 (docs/metrics.md)")
         self._measure(0, data.pool, data.pool)
-        self.real_shares = self._shares_of(self.rows[0])
+        self.real_shares = self._shares_of(self.rows[0]) if self.rows else None
 
         samples: list[ImageSet] = []
         verdicts: list[Verdicts] = []  # the judge on each generation's samples, for the filters
@@ -122,9 +129,14 @@ class CollapseLoop:
         generator = self._fit(generation, pool, previous)
         with self._stage(generation, "sample") as info:
             seed = derive_seed(self.config.seed, "sample", generation)
-            made = generator.sample(self.samples_per_generation, seed=seed)
-            generated = ImageSet(made.images.cpu(), made.labels.cpu(), torch.full((len(made),), generation))
-            atomic_write(samples_path, generated.save)
+            count, chunk = self.samples_per_generation, generator.sampling_chunk
+            shard = self.processes.shard(count, chunk)
+            made = generator.sample_range(count, seed=seed, start=shard.start, stop=shard.stop)
+            images = self.processes.gather(made.images.cpu(), count, chunk)
+            labels = self.processes.gather(made.labels.cpu(), count, chunk)
+            generated = ImageSet(images, labels, torch.full((count,), generation))
+            if self.folder.writes:
+                atomic_write(samples_path, generated.save)
             info["count"] = len(generated)
         return generated, generator
 
@@ -142,17 +154,20 @@ class CollapseLoop:
                 report = generator.fit(pool, seed=derive_seed(self.config.seed, "fit", generation), warm_start=warm_start)
             except NonFiniteLossError as error:
                 raise NonFiniteLossError(f"generation {generation}, stage fit: {error}") from None
-            with atomic_directory(directory) as temp:
-                generator.save(temp)
+            if self.folder.writes:
+                with atomic_directory(directory) as temp:
+                    generator.save(temp)
             info.update(**pool_composition(pool), final_loss=report.final_loss)
         return generator
 
     def _measure(self, generation: int, images: ImageSet, pool: ImageSet) -> Judgement:
         """Judge ``images`` (learnt from ``pool``) and write the generation's metrics row, grids and metrics.json."""
         directory = self.folder.generation_dir(generation)
-        if generation == 0 and not (directory / SAMPLES_FILE).exists():
+        if generation == 0 and self.folder.writes and not (directory / SAMPLES_FILE).exists():
             atomic_write(directory / SAMPLES_FILE, images.save)  # the real pool, kept like any generation's samples
         judgement = self._judge(generation, images)
+        if not self.processes.is_main:
+            return judgement
         if generation == 0:
             self.metrics.set_baseline(judgement)
         metrics_path = directory / GENERATION_METRICS_FILE
@@ -177,9 +192,13 @@ class CollapseLoop:
         if self.folder.stage_done(generation, "judge"):
             return Judgement(**load_file(str(path)))
         with self._stage(generation, "judge"):
-            judgement = self.judge.judge(images.images)
-            tensors = {k: v.detach().cpu().contiguous() for k, v in vars(judgement).items()}
-            atomic_write(path, lambda temp: save_file(tensors, str(temp)))
+            count = len(images)
+            shard = self.processes.shard(count, JUDGING_BATCH)
+            part = self.judge.judge(images.images[shard.start:shard.stop])
+            judgement = Judgement(**{k: self.processes.gather(v, count, JUDGING_BATCH) for k, v in vars(part).items()})
+            if self.folder.writes:
+                tensors = {k: v.detach().cpu().contiguous() for k, v in vars(judgement).items()}
+                atomic_write(path, lambda temp: save_file(tensors, str(temp)))
         return judgement
 
     def _metrics_row(self, generation: int, images: ImageSet, judgement: Judgement) -> dict:

@@ -85,9 +85,10 @@ def atomic_directory(path: Path) -> Iterator[Path]:
 
 
 class RunFolder:
-    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, root: Path, manifest: dict[str, Any], writes: bool = True) -> None:
         self.root = root
         self.manifest = manifest
+        self.writes = writes  # False in the other processes of a multi-process run: only the main one writes
 
     @classmethod
     def open(cls, root: Path, config: dict[str, Any], versions: dict[str, str]) -> RunFolder:
@@ -114,9 +115,20 @@ class RunFolder:
             raise RunFolderError(f"cannot write the run folder {root}: {error.strerror or error}") from None
         return folder
 
+    @classmethod
+    def follow(cls, root: Path) -> RunFolder:
+        """The folder as the other processes of a multi-process run see it, once the main process has opened it.
+
+        They read the manifest the main process wrote (so all agree on what to resume)
+        and keep their own copy of it up to date, but never write a file.
+        """
+        root = root.expanduser().resolve()
+        return cls(root, json.loads((root / MANIFEST_FILE).read_text()), writes=False)
+
     def close(self) -> None:
         """Release the folder's lock so another process may resume it."""
-        run_lock.release(self.root)
+        if self.writes:
+            run_lock.release(self.root)
 
     def generation_dir(self, generation: int) -> Path:
         path = self.root / generation_folder_name(generation)
@@ -144,6 +156,8 @@ class RunFolder:
         self.save_manifest()
 
     def save_manifest(self) -> None:
+        if not self.writes:
+            return
         self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         atomic_write_text(self.root / MANIFEST_FILE, json.dumps(self.manifest, indent=2))
 
@@ -151,6 +165,8 @@ class RunFolder:
 
     def write_metrics_csv(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite metrics.csv from the rows of all complete generations."""
+        if not self.writes:
+            return
         columns: list[str] = []
         for row in rows:
             columns += [c for c in row if c not in columns]

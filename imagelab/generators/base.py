@@ -82,6 +82,19 @@ class Generator(ABC):
         set by the loop.
         """
 
+    # Rows per sampling pass. A process of a multi-process run samples a range of indices that starts on
+    # a multiple of it, so each pass holds the rows it holds in one process (see distributed.py).
+    sampling_chunk: int = 1
+
+    def sample_range(self, n: int, *, seed: int, start: int, stop: int) -> ImageSet:
+        """Images ``start``..``stop - 1`` of ``sample(n, seed=seed)``: one process's share of a sample.
+
+        This default draws all ``n`` images in every process and keeps the range: exactly
+        the images of one process, but no time saved. Generators that can draw a range
+        directly (vae, ddpm) override it.
+        """
+        return self.sample(n, seed=seed).subset(slice(start, stop))
+
     @abstractmethod
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Everything learned, as named tensors (safetensors holds no code)."""

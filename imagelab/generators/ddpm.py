@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from imagelab import distributed
 from imagelab.data.imageset import ImageSet, to_uint8
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig, check_finite
@@ -158,8 +159,8 @@ class DDPM(Generator):
         """(N,) labels the UNet is conditioned on during training, or None."""
         return None
 
-    def _sample_labels(self, n: int, seed: int) -> torch.Tensor | None:
-        """(n,) labels to draw, or None for an unconditional model."""
+    def _sample_labels(self, n: int, seed: int, start: int = 0) -> torch.Tensor | None:
+        """(n,) labels of samples start..start+n-1, or None for an unconditional model."""
         return None
 
     def _predict(self, unet: Any, noisy: torch.Tensor, timestep: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -225,7 +226,6 @@ class DDPM(Generator):
         labels = self._training_labels(pool)
         labels = labels.to(self.device) if labels is not None else None
         scheduler = self._training_scheduler()
-        model = self._compiled(unet)
         ema = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, foreach=True)
         optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.0,
                                       fused=self.device.type in ("cpu", "cuda"))
@@ -234,20 +234,24 @@ class DDPM(Generator):
         order_rng = torch_generator(derive_seed(seed, "order"))
         noise_rng = torch.Generator(device=self.device).manual_seed(derive_seed(seed, "noise"))
 
+        # Launched as several processes, each trains on its part of every batch (distributed.py).
+        processes = distributed.current()
+        model = self._compiled(processes.data_parallel(unet))
+
         report = FitReport()
         unet.train()
         for epoch in tqdm(range(epochs), desc=f"{config.name} fit", unit="epoch", leave=False):
             order = torch.randperm(len(pool), generator=order_rng).to(self.device)
             epoch_loss = torch.zeros((), device=self.device)
             for batch_index in order.split(config.batch_size):
-                loss = self._training_loss(model, scheduler, images[batch_index],
-                                           None if labels is None else labels[batch_index], noise_rng)
+                loss = self._training_loss(model, scheduler, images, labels, batch_index, noise_rng, processes)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
                 ema.step(unet.parameters())
                 epoch_loss += loss.detach() * len(batch_index)
+            epoch_loss = processes.sum(epoch_loss) / processes.count  # the whole pool's loss, in every process
             report.losses.append(check_finite(epoch_loss / len(pool), f"{config.name} epoch {epoch + 1}/{epochs}"))
 
         # 3. Keep the averaged weights: they sample, they are saved, the next generation starts from them.
@@ -255,36 +259,55 @@ class DDPM(Generator):
         self.unet = unet.eval()
         return report
 
-    def _training_loss(self, model: Any, scheduler: Any, batch: torch.Tensor, labels: torch.Tensor | None,
-                       rng: torch.Generator) -> torch.Tensor:
-        """Mean squared error of the prediction at uniformly drawn timesteps; batch (B, 3, R, R) in [-1, 1]."""
-        noise = torch.randn(batch.shape, generator=rng, device=self.device)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(batch),), generator=rng,
-                                  device=self.device)
+    def _training_loss(self, model: Any, scheduler: Any, images: torch.Tensor, labels: torch.Tensor | None,
+                       batch_index: torch.Tensor, rng: torch.Generator, processes: distributed.Processes) -> torch.Tensor:
+        """Mean squared error of the prediction at uniformly drawn timesteps, for the batch ``images[batch_index]``.
+
+        ``images`` (N, 3, R, R) in [-1, 1]. The whole batch's noise, timesteps and label
+        dropout are drawn in every process and each process keeps its part's rows, so a
+        part sees what it would see in one process; its loss is the part's summed error
+        over the whole batch's size divided by the number of processes, so the gradient
+        DistributedDataParallel averages is that of the whole batch's mean.
+        """
+        size = len(batch_index)
+        noise = torch.randn((size, *images.shape[1:]), generator=rng, device=self.device)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (size,), generator=rng, device=self.device)
+        conditioning = {}
+        if labels is not None:
+            conditioning["class_labels"] = self._dropped_labels(labels[batch_index], rng)
+        part = processes.batch_part(size)
+        batch, noise, timesteps = images[batch_index[part]], noise[part], timesteps[part]
+        conditioning = {key: value[part] for key, value in conditioning.items()}
         noisy = scheduler.add_noise(batch, noise, timesteps).contiguous(memory_format=self._memory_format)
         targets = {"epsilon": lambda: noise, "v_prediction": lambda: scheduler.get_velocity(batch, noise, timesteps),
                    "sample": lambda: batch}
         target = targets[scheduler.config.prediction_type]()
-        conditioning = {} if labels is None else {"class_labels": self._dropped_labels(labels, rng)}
         with self._autocast():
             prediction = model(noisy, timesteps, **conditioning).sample
-        return F.mse_loss(prediction.float(), target)
+        return F.mse_loss(prediction.float(), target, reduction="sum") / (target[0].numel() * size / processes.count)
 
     def _dropped_labels(self, labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return labels
 
     # --- sampling ------------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @property
+    def sampling_chunk(self) -> int:
+        return self.config.sample_batch_size
+
     def sample(self, n: int, *, seed: int) -> ImageSet:
+        return self.sample_range(n, seed=seed, start=0, stop=n)
+
+    @torch.no_grad()
+    def sample_range(self, n: int, *, seed: int, start: int, stop: int) -> ImageSet:
         unet = self._compiled(self._fitted_unet())
         size = (3, self.data.resolution, self.data.resolution)
-        seeds = sample_seeds(seed, n)
-        labels = self._sample_labels(n, seed)
+        seeds = sample_seeds(seed, stop - start, start)
+        labels = self._sample_labels(stop - start, seed, start)
         batch = self.config.sample_batch_size
         chunks = []
-        for start in range(0, n, batch):
-            chunk_seeds = seeds[start:start + batch]
+        for first in range(0, len(seeds), batch):
+            chunk_seeds = seeds[first:first + batch]
             # Pad to exactly ``batch`` rows (extra rows: zero noise, label 0, dropped after): kernels
             # may pick another algorithm for another batch size, and image i must not depend on n.
             padding = batch - len(chunk_seeds)
@@ -293,7 +316,7 @@ class DDPM(Generator):
             step_rngs += [torch_generator(0) for _ in range(padding)]
             chunk_labels = None
             if labels is not None:
-                chunk_labels = torch.cat([labels[start:start + batch], torch.zeros(padding, dtype=torch.int64)])
+                chunk_labels = torch.cat([labels[first:first + batch], torch.zeros(padding, dtype=torch.int64)])
                 chunk_labels = chunk_labels.to(self.device)
             images = self._denoise(unet, noise.to(self.device), chunk_labels, step_rngs)
             chunks.append(to_uint8(images[: len(chunk_seeds)].float().clamp(-1, 1)).cpu())

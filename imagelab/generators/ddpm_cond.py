@@ -75,12 +75,12 @@ class DDPMCond(DDPM):
         drop = torch.rand(labels.shape, generator=rng, device=labels.device) < self.config.label_dropout
         return torch.where(drop, self.null_label, labels)
 
-    def _sample_labels(self, n: int, seed: int) -> torch.Tensor:
-        """(n,) breeds in proportion to the training pool's; label i depends only on (seed, i)."""
+    def _sample_labels(self, n: int, seed: int, start: int = 0) -> torch.Tensor:
+        """(n,) breeds of samples start..start+n-1, in proportion to the training pool's; label i depends only on (seed, i)."""
         if self.label_counts is None:
             raise RuntimeError("the ddpm-cond generator must be fitted (or loaded) before sampling")
         # A uniform number per sample, from the normal CDF of that sample's own normal draw.
-        uniform = torch.special.ndtr(per_sample_randn((1,), sample_seeds(derive_seed(seed, "labels"), n))[:, 0].double())
+        uniform = torch.special.ndtr(per_sample_randn((1,), sample_seeds(derive_seed(seed, "labels"), n, start))[:, 0].double())
         cumulative = torch.cumsum(self.label_counts, 0)
         return torch.searchsorted(cumulative / cumulative[-1], uniform, right=True).clamp_(max=len(cumulative) - 1)
 

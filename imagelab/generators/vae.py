@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from imagelab import distributed
 from imagelab.data.imageset import ImageSet, to_uint8
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig, check_finite
@@ -141,6 +142,16 @@ class ConvVAE(nn.Module):
         coarse = self.to_coarse(latents).view(-1, 3, self.coarse, self.coarse)
         return torch.tanh(detail + F.interpolate(coarse, size=detail.shape[-2:], mode="bilinear", align_corners=False))
 
+    def forward(self, images: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training pass: reconstruction (B, 3, R, R) through a reparameterised latent, posterior mean and log-variance.
+
+        ``noise`` (B, latent_dim) is the standard-normal draw of the reparameterisation. Training goes
+        through ``forward`` (not encode/decode) so that DistributedDataParallel sees the pass.
+        """
+        mean, log_var = self.encode(images)
+        latents = mean + noise * torch.exp(0.5 * log_var)
+        return self.decode(latents), mean, log_var
+
 
 @dataclass
 class MixturePrior:
@@ -207,22 +218,24 @@ class MixturePrior:
         return cls(*(tensors[f"prior.{k}"].float().cpu() for k in ("weights", "means", "scale_tril")))
 
 
-def vae_loss(model: ConvVAE, images: torch.Tensor, noise: torch.Tensor, kl_weight: float,
-             edge_weight: float) -> torch.Tensor:
+def vae_loss(model: nn.Module, images: torch.Tensor, noise: torch.Tensor, kl_weight: float,
+             edge_weight: float, pixels: float | None = None) -> torch.Tensor:
     """Training loss per pixel: (squared error + edge_weight * edge error + kl_weight * KL) / pixels.
 
-    ``noise`` (B, latent_dim) is the standard-normal draw of the reparameterisation.
+    ``model`` is a ConvVAE (or a DistributedDataParallel around one); ``noise`` (B, latent_dim) is the
+    standard-normal draw of the reparameterisation. ``pixels`` defaults to ``images.numel()``; a process
+    that holds part of a batch passes the whole batch's count divided by the number of processes, so
+    that the gradients DistributedDataParallel averages are those of the whole batch.
     """
-    mean, log_var = model.encode(images)
-    latents = mean + noise * torch.exp(0.5 * log_var)
-    reconstruction = model.decode(latents).float()
+    reconstruction, mean, log_var = model(images, noise)
+    reconstruction = reconstruction.float()
     error = F.mse_loss(reconstruction, images, reduction="sum")
     if edge_weight:
         difference = reconstruction - images
         edges = difference.diff(dim=-1).square().sum() + difference.diff(dim=-2).square().sum()
         error = error + edge_weight * edges
     kl = 0.5 * torch.sum(mean.square() + log_var.exp() - 1.0 - log_var)
-    return (error + kl_weight * kl) / images.numel()
+    return (error + kl_weight * kl) / (images.numel() if pixels is None else pixels)
 
 
 @GENERATORS.register("vae")
@@ -270,6 +283,9 @@ class VAE(Generator):
             epochs = config.warm_start_epochs or config.epochs
 
         # 2. Train on the whole pool held as one float tensor: no DataLoader, no per-batch conversion.
+        #    Launched as several processes, each trains on its part of every batch (distributed.py).
+        processes = distributed.current()
+        network = processes.data_parallel(model)
         images = pool.as_float().to(self.device).contiguous(memory_format=self._memory_format)
         order_rng = torch_generator(derive_seed(seed, "order"))
         noise_rng = torch.Generator(device=self.device).manual_seed(derive_seed(seed, "noise"))
@@ -283,15 +299,19 @@ class VAE(Generator):
             order = torch.randperm(len(pool), generator=order_rng).to(self.device)
             epoch_loss = torch.zeros((), device=self.device)
             for batch_index in order.split(config.batch_size):
-                batch = images[batch_index]
-                noise = torch.randn(len(batch), config.latent_dim, generator=noise_rng, device=self.device)
+                # The whole batch's noise is drawn in every process, so each part gets the rows it would get alone.
+                noise = torch.randn(len(batch_index), config.latent_dim, generator=noise_rng, device=self.device)
+                part = processes.batch_part(len(batch_index))
+                batch = images[batch_index[part]]
+                pixels = len(batch_index) * images[0].numel() / processes.count
                 with autocast:
-                    loss = vae_loss(model, batch, noise, config.kl_weight, config.edge_weight)
+                    loss = vae_loss(network, batch, noise[part], config.kl_weight, config.edge_weight, pixels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-                epoch_loss += loss.detach() * len(batch)
+                epoch_loss += loss.detach() * len(batch_index)
+            epoch_loss = processes.sum(epoch_loss) / processes.count  # the whole pool's loss, in every process
             report.losses.append(check_finite(epoch_loss / len(pool), f"vae epoch {epoch + 1}/{epochs}"))
         model.eval()
         self.model = model
@@ -330,14 +350,21 @@ class VAE(Generator):
             return torch.empty(0, 3, self.data.resolution, self.data.resolution, dtype=torch.uint8)
         return torch.cat(images).contiguous()
 
-    def sample_latents(self, n: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The latents ``sample`` decodes, (n, latent_dim), and the mixture component of each, (n,)."""
+    def sample_latents(self, n: int, *, seed: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latents of samples start..start+n-1, (n, latent_dim), and the mixture component of each, (n,)."""
         if self.prior is None:
             raise RuntimeError("the vae must be fitted (or loaded) before sampling")
-        return self.prior.sample(sample_seeds(seed, n), self.config.temperature)
+        return self.prior.sample(sample_seeds(seed, n, start), self.config.temperature)
+
+    @property
+    def sampling_chunk(self) -> int:
+        return CHUNK
 
     def sample(self, n: int, *, seed: int) -> ImageSet:
-        latents, _ = self.sample_latents(n, seed=seed)
+        return self.sample_range(n, seed=seed, start=0, stop=n)
+
+    def sample_range(self, n: int, *, seed: int, start: int, stop: int) -> ImageSet:
+        latents, _ = self.sample_latents(stop - start, seed=seed, start=start)
         return ImageSet.create(self.decode(latents))
 
     def _fitted_model(self) -> ConvVAE:

@@ -50,7 +50,8 @@ class FeatureFID:
 
     def __init__(self, reference_features: torch.Tensor) -> None:
         self.metric = FrechetInceptionDistance(
-            feature=_PrecomputedFeatures(reference_features.shape[1]), reset_real_features=False
+            feature=_PrecomputedFeatures(reference_features.shape[1]), reset_real_features=False,
+            sync_on_compute=False,  # only the main process of a multi-process run measures: nothing to gather
         )
         self.metric.update(reference_features.float().cpu(), real=True)
 
@@ -75,6 +76,7 @@ class ImageFID:
         self.metric = FrechetInceptionDistance(
             feature=feature, reset_real_features=False,
             feature_extractor_weights_path=str(weights_path) if weights_path is not None else None,
+            sync_on_compute=False,  # only the main process of a multi-process run measures: nothing to gather
         ).to(self.device)  # the network runs where the run runs; the statistics stay float64
         self._update(reference_images, real=True)
 
