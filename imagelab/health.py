@@ -1,7 +1,8 @@
 """Health checks around the loop's stages: free disk space before sampling, and out-of-memory errors.
 
 Both stop a run before anything on disk is damaged, with one line that names the
-generation, what ran out and the setting to lower; the same command resumes the run.
+generation, what ran out and the setting to lower; earlier generations stay, and after
+a disk-space stop the same command resumes the run.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 
 from imagelab.errors import DeviceOutOfMemoryError, DiskSpaceError
+from imagelab.report.grids import MIN_CELL
 
 if TYPE_CHECKING:
     from imagelab.config import RunConfig
 
-# PNG grids enlarge small images to cells of at least this many pixels a side (report/grids.MIN_CELL).
-GRID_CELL = 64
 HEADROOM_BYTES = 64 * 2**20  # log lines, manifest and metrics rewrites, file-system overhead
 
 
@@ -31,14 +31,14 @@ def generation_bytes(count: int, feature_dim: int, breeds: int, config: RunConfi
 
     samples.safetensors: (count, 3, H, W) uint8 + labels and provenance (int64 each);
     judgement.safetensors: labels and predicted (int64), confidence (float32), features (count, D) float32;
-    grid.png and breeds.png counted as uncompressed RGB. Doubled: an atomic write keeps its temporary
+    grid.png and breeds.png counted as uncompressed RGB cells of at least MIN_CELL pixels a side. Doubled: an atomic write keeps its temporary
     next to an older copy until the rename.
     """
     side = config.data.resolution
     samples = count * (3 * side * side + 2 * 8)
     judgement = count * (8 + 8 + 4 + 4 * feature_dim)
     cells = config.eval.grid_samples + config.eval.breed_row_samples * (breeds + 1)
-    grids = cells * 3 * max(side, GRID_CELL) ** 2
+    grids = cells * 3 * max(side, MIN_CELL) ** 2
     return 2 * (samples + judgement + grids) + HEADROOM_BYTES
 
 
