@@ -31,8 +31,8 @@ def generation_bytes(count: int, feature_dim: int, breeds: int, config: RunConfi
 
     samples.safetensors: (count, 3, H, W) uint8 + labels and provenance (int64 each);
     judgement.safetensors: labels and predicted (int64), confidence (float32), features (count, D) float32;
-    grid.png and breeds.png counted as uncompressed RGB cells of at least MIN_CELL pixels a side. Doubled: an atomic write keeps its temporary
-    next to an older copy until the rename.
+    grid.png and breeds.png counted as uncompressed RGB cells of at least MIN_CELL pixels a side.
+    Doubled: an atomic write keeps its temporary next to an older copy until the rename.
     """
     side = config.data.resolution
     samples = count * (3 * side * side + 2 * 8)
