@@ -19,7 +19,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from imagelab.errors import NonFiniteLossError, UserError
+from imagelab.errors import DeviceOutOfMemoryError, NonFiniteLossError, UserError
 
 log = logging.getLogger("imagelab")
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("imagelab: interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
-    except NonFiniteLossError as error:
+    except (NonFiniteLossError, DeviceOutOfMemoryError) as error:
         _say(f"imagelab: stopped: {error}; earlier generations are intact in the run folder")
         return EXIT_TRAINING_FAILED
     finally:

@@ -25,3 +25,11 @@ class RunFolderError(UserError):
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss; the run stops (exit status 1), earlier generations stay."""
+
+
+class DiskSpaceError(UserError):
+    """Too little free disk for what a generation will write; the run stops before writing and resumes later."""
+
+
+class DeviceOutOfMemoryError(RuntimeError):
+    """A stage ran out of device memory; the run stops (exit status 1), earlier generations stay."""

@@ -31,6 +31,7 @@ from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import build_real_data
 from imagelab.filters import Verdicts
 from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
+from imagelab.health import generation_bytes, out_of_memory_named, require_free_space
 from imagelab.judge import JUDGING_BATCH, Judgement
 from imagelab.judge_cache import obtain_judge
 from imagelab.metrics.asked import judged_as_asked
@@ -127,6 +128,8 @@ class CollapseLoop:
         if self.folder.stage_done(generation, "sample"):
             return ImageSet.load(samples_path), None
         generator = self._fit(generation, pool, previous)
+        needed = generation_bytes(self.samples_per_generation, self.judge.feature_dim, len(self.data.breeds), self.config)
+        require_free_space(self.folder.root, generation, needed, self.samples_per_generation)
         with self._stage(generation, "sample") as info:
             seed = derive_seed(self.config.seed, "sample", generation)
             count, chunk = self.samples_per_generation, generator.sampling_chunk
@@ -238,7 +241,8 @@ class CollapseLoop:
         """Time a stage and mark it complete in the manifest once its body has finished."""
         info: dict = {}
         start = time.perf_counter()
-        yield info
+        with out_of_memory_named(generation, stage, self.device, self.config):
+            yield info
         self.folder.mark_stage(generation, stage, time.perf_counter() - start, **info)
 
     @contextmanager

@@ -112,7 +112,8 @@ class RunFolder:
             folder.save_manifest()
         except OSError as error:
             run_lock.release(root)
-            raise RunFolderError(f"cannot write the run folder {root}: {error.strerror or error}") from None
+            raise RunFolderError(f"cannot write the run folder {root}: {error.strerror or error}; "
+                                 "make it (or the folder it goes in) writable, or choose another --out") from None
         return folder
 
     @classmethod

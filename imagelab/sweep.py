@@ -33,7 +33,7 @@ from typing import Any, Callable
 import yaml
 
 from imagelab.config import load_config, preset_dir
-from imagelab.errors import NonFiniteLossError, UserError
+from imagelab.errors import DeviceOutOfMemoryError, NonFiniteLossError, UserError
 from imagelab.runs import MANIFEST_FILE, atomic_write_text
 
 MARKER = ".imagelab-sweep"
@@ -122,7 +122,7 @@ def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> 
         print(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
         try:
             run_lab(load_config(sweep.config, run.overrides), folder)
-        except NonFiniteLossError as error:
+        except (NonFiniteLossError, DeviceOutOfMemoryError) as error:
             print(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
             failed.append(run.name)
     rows = write_summary(sweep, out)
