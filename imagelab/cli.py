@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
 def run_lab(config, out: Path) -> None:
     """Run (or resume) one lab in ``out``, print its summary and build its report."""
     from imagelab import distributed
-    from imagelab.device import resolve_device
+    from imagelab.device import prefer_determinism, resolve_device
     from imagelab.loop import CollapseLoop
     from imagelab.summary import summarize
 
@@ -133,6 +133,7 @@ def run_lab(config, out: Path) -> None:
     processes = distributed.start(cpu=device.type == "cpu")
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
+    prefer_determinism(device)
     folder = _open_run_folder(out, config, processes)
     if processes.is_main:
         _log_to(folder.root / "log.txt")

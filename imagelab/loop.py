@@ -238,11 +238,19 @@ class CollapseLoop:
 
     @contextmanager
     def _stage(self, generation: int, stage: str) -> Iterator[dict]:
-        """Time a stage and mark it complete in the manifest once its body has finished."""
+        """Time a stage and mark it complete in the manifest once its body has finished.
+
+        On CUDA the manifest also gets the stage's peak GPU memory (``peak_gpu_mib``), the
+        figure to watch when choosing batch sizes.
+        """
         info: dict = {}
         start = time.perf_counter()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         with out_of_memory_named(generation, stage, self.device, self.config):
             yield info
+        if self.device.type == "cuda":
+            info["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20)
         self.folder.mark_stage(generation, stage, time.perf_counter() - start, **info)
 
     @contextmanager

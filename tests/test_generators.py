@@ -77,6 +77,20 @@ def test_sampling_is_reproducible_per_sample(name, pool, make):
 
 
 @pytest.mark.parametrize("name", GENERATORS.names())
+def test_a_range_of_a_sample_is_that_range_of_the_whole_sample(name, pool, make):
+    """What one process of a multi-process run draws: a range starting on a sampling-pass boundary."""
+    generator = make(name)
+    generator.fit(pool, seed=1)
+    chunk = generator.sampling_chunk
+    n = 2 * chunk + 3
+    whole = generator.sample(n, seed=5)
+    for start, stop in [(0, chunk), (chunk, n), (2 * chunk, n)]:
+        part = generator.sample_range(n, seed=5, start=start, stop=stop)
+        assert torch.equal(part.images, whole.images[start:stop]), (start, stop)
+        assert torch.equal(part.labels, whole.labels[start:stop]), (start, stop)
+
+
+@pytest.mark.parametrize("name", GENERATORS.names())
 def test_fitting_is_reproducible_from_the_seed(name, pool, make):
     a, b = make(name), make(name)
     a.fit(pool, seed=3)
