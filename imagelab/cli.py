@@ -149,7 +149,7 @@ def run_lab(config, out: Path) -> None:
         raise
     if processes.is_main:
         print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
-        _build_report(folder.root)
+        folder.set("report", {"seconds": round(_build_report(folder.root), 3)})  # the last stage of a run
 
 
 def _open_run_folder(out: Path, config, processes):
@@ -216,12 +216,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_report(run_dir: Path) -> None:
+def _build_report(run_dir: Path) -> float:
+    """Build the run's report (in a temporary folder renamed into place); returns the seconds it took."""
     from imagelab.report.html import build_report
 
     start = time.perf_counter()
     index = build_report(run_dir)
-    print(f"Report: {index}  (built in {time.perf_counter() - start:.1f}s; open it in a browser)")
+    seconds = time.perf_counter() - start
+    print(f"Report: {index}  (built in {seconds:.1f}s; open it in a browser)")
+    return seconds
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ def test_every_artifact_of_the_run_folder_is_there(finished_run):
         if generation > 0:
             assert {p.name for p in (folder / "generator").iterdir()} == {"config.json", "model.safetensors"}
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "complete"
+    assert manifest["status"] == "complete" and manifest["report"]["seconds"] > 0
     assert set(manifest["generations"]["1"]["stages"]) == {"fit", "sample", "judge", "metrics"}
     assert "imagelab: " not in (run / "log.txt").read_text()  # no error was logged
 
