@@ -124,13 +124,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def run_lab(config, out: Path) -> None:
     """Run (or resume) one lab in ``out``, print its summary and build its report."""
-    from imagelab import distributed
-    from imagelab.device import prefer_determinism, resolve_device
+    from imagelab.device import prefer_determinism
     from imagelab.loop import CollapseLoop
     from imagelab.summary import summarize
 
-    device = resolve_device(config.device)
-    processes = distributed.start(cpu=device.type == "cpu")
+    device, processes = _join_processes(config)
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
     prefer_determinism(device)
@@ -150,6 +148,15 @@ def run_lab(config, out: Path) -> None:
     if processes.is_main:
         print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
         folder.set("report", {"seconds": round(_build_report(folder.root), 3)})  # the last stage of a run
+
+
+def _join_processes(config):
+    """The run's device, and this process's place if a launcher started several (idempotent)."""
+    from imagelab import distributed
+    from imagelab.device import resolve_device
+
+    device = resolve_device(config.device)
+    return device, distributed.start(cpu=device.type == "cpu")
 
 
 def _open_run_folder(out: Path, config, processes):
@@ -189,17 +196,23 @@ def _run_seeds(seeds_text: str, source: str | None, overrides: list[str], out_ar
         digest = hashlib.sha256(repr(without_seed).encode()).hexdigest()[:8]
         out = Path("runs") / f"{_config_name(source)}-{digest}-seeds"
     out = out.expanduser().resolve()
-    prepare_folder(out, seeds)
+    _, processes = _join_processes(configs[seeds[0]])
+    with processes.main_first():
+        prepare_folder(out, seeds)
     for seed in seeds:
-        print(f"== seed {seed} ({seeds.index(seed) + 1}/{len(seeds)}): {seed_folder(out, seed)}", flush=True)
+        if processes.is_main:
+            print(f"== seed {seed} ({seeds.index(seed) + 1}/{len(seeds)}): {seed_folder(out, seed)}", flush=True)
         run_lab(configs[seed], seed_folder(out, seed))
-    table = write_aggregate(out, seeds)
-    print(describe_final(table))
-    print(f"Aggregate: {out / 'aggregate.csv'}  (compare seed folders with `imagelab compare {out}/seed_* --out DIR`)")
+    processes.wait()  # every seed's metrics are written before the main process reads them
+    if processes.is_main:
+        table = write_aggregate(out, seeds)
+        print(describe_final(table))
+        print(f"Aggregate: {out / 'aggregate.csv'}  (compare seed folders with `imagelab compare {out}/seed_* --out DIR`)")
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from imagelab.config import load_config
     from imagelab.sweep import list_commands, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep_file)
@@ -207,6 +220,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(list_commands(sweep, out)))
         return 0
+    _join_processes(load_config(sweep.config, sweep.runs[0].overrides))
     failed = run_sweep(sweep, out, run_lab)
     return EXIT_TRAINING_FAILED if failed else 0
 

@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import yaml
 
+from imagelab import distributed
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import DeviceOutOfMemoryError, NonFiniteLossError, UserError
 from imagelab.runs import MANIFEST_FILE, atomic_write_text
@@ -111,20 +112,30 @@ def load_sweep(source: str) -> Sweep:
 
 
 def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> list[str]:
-    """Run every unfinished run in ``out``/<name>, then write and print the summary; returns failed runs."""
-    _prepare(out, sweep)
+    """Run every unfinished run in ``out``/<name>, then write and print the summary; returns failed runs.
+
+    In a multi-process launch every process goes through the runs together (each run
+    is split between them) and the main process alone prints and writes the summary.
+    """
+    processes = distributed.current()
+    say = print if processes.is_main else (lambda *args, **kwargs: None)
+    with processes.main_first():
+        _prepare(out, sweep)
     failed = []
     for position, run in enumerate(sweep.runs, 1):
         folder = out / run.name
         if run_status(folder) == "complete":
-            print(f"== [{position}/{len(sweep.runs)}] {run.name}: complete, skipped", flush=True)
+            say(f"== [{position}/{len(sweep.runs)}] {run.name}: complete, skipped", flush=True)
             continue
-        print(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
+        say(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
         try:
             run_lab(load_config(sweep.config, run.overrides), folder)
         except (NonFiniteLossError, DeviceOutOfMemoryError) as error:
-            print(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
+            say(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
             failed.append(run.name)
+    processes.wait()  # every run's metrics are written before the main process reads them
+    if not processes.is_main:
+        return failed
     rows = write_summary(sweep, out)
     print(format_table(rows))
     print(f"Summary: {out / SUMMARY_FILE}")
