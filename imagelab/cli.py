@@ -175,7 +175,7 @@ def _open_run_folder(out: Path, config, processes):
     refusal = processes.broadcast(None)
     if refusal is not None:
         raise RunFolderError(refusal)
-    log.setLevel(logging.WARNING)  # progress lines come from the main process only
+    log.setLevel(logging.ERROR)  # progress lines and warnings come from the main process only
     return RunFolder.follow(out)
 
 
