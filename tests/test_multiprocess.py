@@ -110,10 +110,10 @@ def split_gradients(model_of, loss_of, count: int) -> list[torch.Tensor]:
     return [t / count for t in total]
 
 
-@pytest.mark.parametrize("count", [2, 3])
-def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_vae(count):
-    images = torch.rand(7, 3, 16, 16) * 2 - 1  # 7 rows over 3 processes: parts of 2, 2 and 3 rows
-    noise = torch.randn(7, 8)
+@pytest.mark.parametrize(("rows", "count"), [(7, 2), (7, 3), (1, 2)])  # 7 over 3: parts of 2, 2, 3; 1 over 2: an empty part
+def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_vae(rows, count):
+    images = torch.rand(rows, 3, 16, 16) * 2 - 1
+    noise = torch.randn(rows, 8)
     vae = VAE(VAEConfig(latent_dim=8, width=4), DataSpec(16, 3), torch.device("cpu"))
 
     def loss_of(model, processes):
@@ -126,18 +126,19 @@ def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_vae(count
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
 
 
-def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_ddpm():
+@pytest.mark.parametrize(("rows", "count"), [(5, 2), (1, 2)])  # 1 row over 2 processes: an empty part
+def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_ddpm(rows, count):
     config = DDPMConfig(base_channels=8, channel_mult=[1, 2], train_timesteps=50)
     ddpm = DDPM(config, DataSpec(8, 3), torch.device("cpu"))
-    images = torch.rand(5, 3, 8, 8) * 2 - 1
+    images = torch.rand(rows, 3, 8, 8) * 2 - 1
     scheduler = ddpm._training_scheduler()
 
     def loss_of(model, processes):
         rng = torch.Generator().manual_seed(3)  # every process draws the whole batch's noise from the same seed
-        return ddpm._training_loss(model, scheduler, images, None, torch.arange(5), rng, processes)
+        return ddpm._training_loss(model, scheduler, images, None, torch.arange(rows), rng, processes)
 
     whole = split_gradients(lambda: ddpm._new_unet(1), loss_of, 1)
-    parts = split_gradients(lambda: ddpm._new_unet(1), loss_of, 2)
+    parts = split_gradients(lambda: ddpm._new_unet(1), loss_of, count)
     for a, b in zip(whole, parts):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
 

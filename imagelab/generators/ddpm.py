@@ -286,7 +286,8 @@ class DDPM(Generator):
         target = targets[scheduler.config.prediction_type]()
         with self._autocast():
             prediction = model(noisy, timesteps, **conditioning).sample
-        return F.mse_loss(prediction.float(), target, reduction="sum") / (target[0].numel() * size / processes.count)
+        # The whole batch's element count from the pool's image size: a process's part may be empty.
+        return F.mse_loss(prediction.float(), target, reduction="sum") / (images[0].numel() * size / processes.count)
 
     def _dropped_labels(self, labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return labels
