@@ -18,7 +18,6 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from imagelab.judge_cache import obtain_judge
 from imagelab.metrics.breeds import breed_shares
 from imagelab.metrics.fid import FeatureFID
 from imagelab.report.grids import sample_grid
+from measuring import cpu_name
 
 DEFAULT_SCHEDULE = ["dpmsolver++:10,20,50", "ddim:20", "ddpm:100,1000"]
 
@@ -47,13 +47,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--grids", type=Path, default=None, help="write a grid.png per setting here")
     parser.add_argument("--out", type=Path, default=None)
     return parser.parse_args()
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
-             if line.startswith("model name")] if info.exists() else []
-    return names[0] if names else platform.processor() or platform.machine()
 
 
 def main() -> None:

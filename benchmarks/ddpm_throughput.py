@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import statistics
-import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from imagelab.data.imageset import ImageSet
 from imagelab.data.toydogs import render_dogs
 from imagelab.generators import DataSpec
 from imagelab.generators.ddpm import DDPM, DDPMConfig
+from measuring import block_seconds, cpu_name
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,14 +55,7 @@ def parse_args() -> argparse.Namespace:
 
 def median_rate(images: int, run, repeats: int) -> tuple[float, list[float]]:
     """Images per second of ``run()`` (which processes ``images`` images): median over ``repeats``, after a warm-up."""
-    run()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
+    seconds = block_seconds(run, repeats)
     return images / statistics.median(seconds), [round(s, 3) for s in seconds]
 
 
@@ -115,9 +108,7 @@ def bench_lucidrains(args, pool: ImageSet, device: torch.device) -> dict:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads_used": torch.get_num_threads(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads_used": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "load_average_at_start": os.getloadavg(), "python": platform.python_version(),
             "torch": torch.__version__, "diffusers": version("diffusers"),

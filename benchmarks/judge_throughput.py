@@ -29,32 +29,19 @@ from imagelab.config import JudgeConfig
 from imagelab.data.toydog_breeds import BREEDS
 from imagelab.judge import Judge
 from imagelab.metrics.fid import FeatureFID
+from measuring import block_seconds, cpu_name
 
 SETTINGS = [("test_resnet", 32), ("resnet18", 64)]  # the default lab's judge; the photo presets' judge
 
 
 def timed(action, repeats: int) -> float:
-    action()  # warm-up: allocator, thread pool, cuDNN
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    return statistics.median(block_seconds(action, repeats))
 
 
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = "unknown CPU"
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def main() -> None:

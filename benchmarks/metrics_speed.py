@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from imagelab.data.imageset import ImageSet
 from imagelab.data.imbalance import breed_counts
 from imagelab.judge import Judgement
 from imagelab.metrics.suite import GenerationMetrics
+from measuring import cpu_name
 
 FEATURES = 96  # test_resnet's pre-logits width
 
@@ -38,16 +38,6 @@ def synthetic_judgement(counts: list[int], seed: int) -> Judgement:
     centres = 3 * torch.randn(len(counts), FEATURES, generator=torch.Generator().manual_seed(0))
     features = centres[labels] + torch.randn(len(labels), FEATURES, generator=generator)
     return Judgement(labels=labels, predicted=labels, confidence=torch.ones(len(labels)), features=features)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -82,7 +72,7 @@ def main() -> None:
         "measure_seconds_max": round(max(seconds), 4),
         "measure_cpu_seconds_median": round(statistics.median(cpu_seconds), 4),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "machine": f"{_cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads",
         "note": "shared machine, busy with other work while measured (see load_average_1min)",
         "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
     }

@@ -1,0 +1,41 @@
+"""What every benchmark script shares: the name of the CPU it ran on, and timed blocks.
+
+The scripts run as files (``python benchmarks/NAME.py``), so Python puts this folder
+on the path and ``from measuring import ...`` finds this module.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def block_seconds(action: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``action``, after one untimed warm-up (allocator, threads, cuDNN).
+
+    CUDA work is waited for, so a block ends when its kernels do.
+    """
+    action()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return seconds
