@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from imagelab import run_lock
-from imagelab.errors import RunFolderError
+from imagelab.errors import RunFolderError, UserError
 
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
@@ -176,6 +176,20 @@ class RunFolder:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_text(self.root / METRICS_FILE, buffer.getvalue())
+
+
+def claim_folder_of_runs(out: Path, marker: str, made_by: str, note: str,
+                         error: type[UserError] = RunFolderError) -> None:
+    """Make ``out`` a folder of several runs: new, empty, or one ``made_by`` made before (it holds ``marker``).
+
+    A foreign non-empty folder or a file is refused with ``error``; ``note`` goes into the marker file.
+    """
+    if out.exists() and not out.is_dir():
+        raise error(f"--out {out} is a file; choose a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+        raise error(f"--out {out} is not empty and holds no earlier {made_by}; choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / marker).write_text(note)
 
 
 def _new_manifest(versions: dict[str, str]) -> dict[str, Any]:

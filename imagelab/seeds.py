@@ -20,7 +20,7 @@ from scipy import stats
 
 from imagelab.errors import ConfigError, RunFolderError
 from imagelab.report.rundata import RunRecord, load_run
-from imagelab.runs import CONFIG_FILE, MANIFEST_FILE, atomic_write_text
+from imagelab.runs import CONFIG_FILE, MANIFEST_FILE, atomic_write_text, claim_folder_of_runs
 
 AGGREGATE_FILE = "aggregate.csv"
 MARKER = ".imagelab-seeds"
@@ -46,12 +46,8 @@ def prepare_folder(out: Path, seeds: Sequence[int]) -> None:
     """Make ``out`` a seeds folder: new, empty, or one made by an earlier ``--seeds`` run."""
     if (out / CONFIG_FILE).exists() or (out / MANIFEST_FILE).exists():
         raise RunFolderError(f"{out} holds a single run; choose another --out for a --seeds run")
-    if out.exists() and not out.is_dir():
-        raise RunFolderError(f"--out {out} is a file; choose a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise RunFolderError(f"{out} is not empty and holds no earlier --seeds run; choose a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text(f"runs of one config with seeds {','.join(map(str, seeds))}, made by `imagelab run --seeds`\n")
+    claim_folder_of_runs(out, MARKER, "--seeds run",
+                         f"runs of one config with seeds {','.join(map(str, seeds))}, made by `imagelab run --seeds`\n")
 
 
 def aggregate(rows_by_seed: dict[int, list[dict]]) -> list[dict]:

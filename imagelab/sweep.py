@@ -35,7 +35,7 @@ import yaml
 from imagelab import distributed
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import DeviceOutOfMemoryError, NonFiniteLossError, UserError
-from imagelab.runs import MANIFEST_FILE, atomic_write_text
+from imagelab.runs import MANIFEST_FILE, atomic_write_text, claim_folder_of_runs
 
 MARKER = ".imagelab-sweep"
 SUMMARY_FILE = "summary.csv"
@@ -245,12 +245,8 @@ def _find(source: str) -> Path:
 
 def _prepare(out: Path, sweep: Sweep) -> None:
     """``out`` must be new, empty, or an earlier sweep's folder."""
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"--out {out} is a file; choose a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise SweepError(f"--out {out} is not empty and holds no earlier sweep; choose a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text(f"runs of the sweep '{sweep.name}', made by `imagelab sweep`\n")
+    claim_folder_of_runs(out, MARKER, "sweep", f"runs of the sweep '{sweep.name}', made by `imagelab sweep`\n",
+                         error=SweepError)
 
 
 def _run_name(values: dict[str, Any]) -> str:

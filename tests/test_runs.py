@@ -55,3 +55,22 @@ def test_metrics_csv_has_the_union_of_columns_in_order(tmp_path):
     folder.write_metrics_csv([{"generation": 0, "fid": 1.0}, {"generation": 1, "fid": 2.0, "extra": 3}])
     lines = (folder.root / "metrics.csv").read_text().splitlines()
     assert lines == ["generation,fid,extra", "0,1.0,", "1,2.0,3"]
+
+
+def test_a_folder_of_runs_is_claimed_only_when_new_empty_or_made_by_the_same_command(tmp_path):
+    from imagelab.runs import claim_folder_of_runs
+    from imagelab.sweep import SweepError
+
+    claim_folder_of_runs(tmp_path / "new", ".marker", "sweep", "note\n")
+    assert (tmp_path / "new" / ".marker").read_text() == "note\n"
+    (tmp_path / "new" / "run_a").mkdir()
+    claim_folder_of_runs(tmp_path / "new", ".marker", "sweep", "again\n")  # an earlier one: taken again
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep me")
+    with pytest.raises(RunFolderError, match="is not empty and holds no earlier sweep"):
+        claim_folder_of_runs(foreign, ".marker", "sweep", "note\n")
+    assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]  # nothing written
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SweepError, match="is a file; choose a folder"):  # the caller's own error class
+        claim_folder_of_runs(tmp_path / "file", ".marker", "sweep", "note\n", error=SweepError)
