@@ -25,9 +25,9 @@ import torch
 
 from imagelab.config import load_config
 from imagelab.data import build_real_data
-from imagelab.device import resolve_device
+from imagelab.runtime.device import resolve_device
 from imagelab.generators import load_generator
-from imagelab.judge_cache import obtain_judge
+from imagelab.judge.cache import obtain_judge
 from imagelab.metrics.breeds import breed_shares
 from imagelab.metrics.fid import FeatureFID
 from imagelab.report.grids import sample_grid

@@ -28,9 +28,9 @@ import torch
 
 from imagelab.config import load_config
 from imagelab.data import build_real_data
-from imagelab.device import resolve_device
+from imagelab.runtime.device import resolve_device
 from imagelab.generators import DataSpec, build_generator
-from imagelab.judge_cache import obtain_judge
+from imagelab.judge.cache import obtain_judge
 from imagelab.metrics.breeds import breed_shares, total_variation
 from imagelab.report.grids import sample_grid
 from imagelab.seeding import derive_seed

@@ -27,7 +27,7 @@ import torch
 
 from imagelab.config import JudgeConfig
 from imagelab.data.toydog_breeds import BREEDS
-from imagelab.judge import Judge
+from imagelab.judge.model import Judge
 from imagelab.metrics.fid import FeatureFID
 from measuring import block_seconds, cpu_name
 

@@ -25,7 +25,7 @@ import torch
 from imagelab.config import EvalConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.imbalance import breed_counts
-from imagelab.judge import Judgement
+from imagelab.judge.judgement import Judgement
 from imagelab.metrics.suite import GenerationMetrics
 from measuring import cpu_name
 

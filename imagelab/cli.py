@@ -29,7 +29,8 @@ EXIT_TRAINING_FAILED = 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    from imagelab import distributed, run_lock
+    from imagelab.runtime import distributed
+    from imagelab.runs import lock as run_lock
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(message: str) -> None:
     """An error line on stderr, once: in a multi-process run only the main process speaks."""
-    from imagelab import distributed
+    from imagelab.runtime import distributed
 
     if distributed.current().is_main:
         print(message, file=sys.stderr)
@@ -124,9 +125,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def run_lab(config, out: Path) -> None:
     """Run (or resume) one lab in ``out``, print its summary and build its report."""
-    from imagelab.device import prefer_determinism
-    from imagelab.loop import CollapseLoop
-    from imagelab.summary import summarize
+    from imagelab.runtime.device import prefer_determinism
+    from imagelab.loop.collapse import CollapseLoop
+    from imagelab.report.run_summary import summarize
 
     device, processes = _join_processes(config)
     if device.type == "cuda" and processes.device is not None:
@@ -152,8 +153,8 @@ def run_lab(config, out: Path) -> None:
 
 def _join_processes(config):
     """The run's device, and this process's place if a launcher started several (idempotent)."""
-    from imagelab import distributed
-    from imagelab.device import resolve_device
+    from imagelab.runtime import distributed
+    from imagelab.runtime.device import resolve_device
 
     device = resolve_device(config.device)
     return device, distributed.start(cpu=device.type == "cpu")
@@ -162,7 +163,7 @@ def _join_processes(config):
 def _open_run_folder(out: Path, config, processes):
     """Open (or resume) the run folder in the main process; the others follow once it has, or share its refusal."""
     from imagelab.errors import RunFolderError
-    from imagelab.runs import RunFolder
+    from imagelab.runs.folder import RunFolder
 
     if processes.is_main:
         try:
@@ -183,7 +184,7 @@ def _run_seeds(seeds_text: str, source: str | None, overrides: list[str], out_ar
     """One run per seed in OUT/seed_<s>/ (each resumable), then OUT/aggregate.csv."""
     from imagelab.config import load_config
     from imagelab.errors import ConfigError
-    from imagelab.seeds import describe_final, parse_seeds, prepare_folder, seed_folder, write_aggregate
+    from imagelab.experiments.seeds import describe_final, parse_seeds, prepare_folder, seed_folder, write_aggregate
 
     seeds = parse_seeds(seeds_text)
     if any(item.startswith("seed=") for item in overrides):
@@ -213,7 +214,7 @@ def _run_seeds(seeds_text: str, source: str | None, overrides: list[str], out_ar
 
 def _sweep(args: argparse.Namespace) -> int:
     from imagelab.config import load_config
-    from imagelab.sweep import list_commands, load_sweep, run_sweep
+    from imagelab.experiments.sweep import list_commands, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep_file)
     out = (args.out or Path("runs") / sweep.name).expanduser().resolve()
@@ -282,11 +283,11 @@ def _list(args: argparse.Namespace) -> int:
         for name, why in GENERATORS.broken.items():
             print(f"imagelab: warning: generator plugin '{name}' failed to load: {why}", file=sys.stderr)
     elif args.what == "regimes":
-        from imagelab.regimes import REGIMES
+        from imagelab.pools.regimes import REGIMES
 
         print("\n".join(REGIMES.names()))
     elif args.what == "filters":
-        from imagelab.filters import FILTERS
+        from imagelab.pools.filters import FILTERS
 
         print("\n".join(FILTERS.names()))
     else:

@@ -21,7 +21,11 @@ import yaml
 
 from imagelab.errors import ConfigError
 from imagelab.generators import GENERATORS, GeneratorConfig
-from imagelab.judge import JudgeConfig
+from imagelab.judge.model import JudgeConfig
+from imagelab.data import DATASETS
+from imagelab.metrics.fid import inception_weights_path
+from imagelab.pools.regimes import REGIMES
+from imagelab.pools.regimes import check_loop_config
 
 
 def preset_dir() -> Path:
@@ -165,19 +169,15 @@ def _check_cross_fields(config: RunConfig) -> None:
     if imbalance.counts is not None and imbalance.profile != "counts":
         raise ConfigError("data.imbalance.counts", f"is only used with profile 'counts' (profile is '{imbalance.profile}')")
     if config.eval.fid_features == "inception":
-        from imagelab.metrics.fid import inception_weights_path
 
         inception_weights_path(config.eval)  # refuses now, before any work, if the weights file is not local
-    from imagelab.regimes import REGIMES  # regimes import the data layer; keep config importable first
 
     try:
         REGIMES.get(config.loop.regime)
     except LookupError as error:
         raise ConfigError("loop.regime", str(error)) from None
-    from imagelab.regimes import check_loop_config
 
     check_loop_config(config.loop)
-    from imagelab.data import DATASETS
 
     try:
         DATASETS.get(config.data.name)

@@ -2,7 +2,8 @@
 
 import torch
 
-from imagelab.metrics.bbse import clopper_pearson_upper, corrected_shares, false_positive_floors, label_confusion
+from imagelab.judge.calibration import clopper_pearson_upper, false_positive_floors, label_confusion
+from imagelab.metrics.bbse import corrected_shares
 
 
 def _simulate(true_shares: torch.Tensor, rates: torch.Tensor, n: int, seed: int) -> torch.Tensor:

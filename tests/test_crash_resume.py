@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from imagelab.cli import main
-from imagelab.runs import RunFolder
+from imagelab.runs.folder import RunFolder
 
 # Three generations with warm start, so generation 2's fit starts from generation 1's weights:
 # in memory in an uninterrupted run, loaded from gen_001/generator/ after a resume.

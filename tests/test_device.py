@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from imagelab.device import prefer_determinism, resolve_device
+from imagelab.runtime.device import prefer_determinism, resolve_device
 from imagelab.errors import ConfigError
 
 

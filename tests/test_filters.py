@@ -3,7 +3,7 @@
 import torch
 
 from imagelab.data.imageset import REAL, UNLABELED, ImageSet
-from imagelab.filters import FILTERS, POOL, SAMPLES, FilterSettings, Verdicts, apportion
+from imagelab.pools.filters import FILTERS, POOL, SAMPLES, FilterSettings, Verdicts, apportion
 from imagelab.seeding import torch_generator
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from imagelab import health
+from imagelab.loop import health
 from imagelab.cli import main
 from imagelab.config import load_config
 from imagelab.errors import DeviceOutOfMemoryError
 from imagelab.generators.vae import VAE
-from imagelab.loop import CollapseLoop
+from imagelab.loop.collapse import CollapseLoop
 
 NOBODY = 65534  # an unprivileged uid and gid: the tests run as root, whom permissions do not stop
 
@@ -69,7 +69,7 @@ def test_the_disk_estimate_covers_what_a_generation_writes(tmp_path, tiny_overri
         needed[generation] = estimate
         health.require_free_space(root, generation, estimate, count)
 
-    monkeypatch.setattr("imagelab.loop.require_free_space", recording)
+    monkeypatch.setattr("imagelab.loop.collapse.require_free_space", recording)
     run = tmp_path / "run"
     assert main(["run", "--out", str(run), *tiny_overrides, "eval.grid_samples=64"]) == 0
     assert set(needed) == {1, 2}

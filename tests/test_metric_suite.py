@@ -7,7 +7,7 @@ import torch
 
 from imagelab.config import EvalConfig
 from imagelab.data.imageset import ImageSet
-from imagelab.judge import Judgement
+from imagelab.judge.judgement import Judgement
 from imagelab.metrics.breed_distances import KID_MIN_SAMPLES, kid
 from imagelab.metrics.diversity import hill_numbers, kl_divergence, rarest_breeds, within_breed_variance
 from imagelab.metrics.suite import GenerationMetrics

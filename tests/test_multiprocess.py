@@ -22,11 +22,11 @@ from safetensors.torch import load_file
 
 from imagelab.cli import main
 from imagelab.data.imageset import ImageSet
-from imagelab.distributed import Processes
+from imagelab.runtime.distributed import Processes
 from imagelab.generators import DataSpec, load_generator
 from imagelab.generators.ddpm import DDPM, DDPMConfig
 from imagelab.generators.vae import VAE, VAEConfig, vae_loss
-from imagelab.judge import Judge
+from imagelab.judge.model import Judge
 from imagelab.seeding import derive_seed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 from imagelab.cli import main
 from imagelab.errors import ConfigError
-from imagelab.judge_pretrained import load_pretrained
+from imagelab.judge.pretrained import load_pretrained
 
 
 def donor_state(num_classes: int = 1000) -> dict[str, torch.Tensor]:

@@ -7,16 +7,8 @@ from imagelab.config import load_config
 from imagelab.data import build_real_data
 from imagelab.data.imageset import REAL, ImageSet
 from imagelab.errors import ConfigError
-from imagelab.filters import Verdicts
-from imagelab.regimes import (
-    REGIMES,
-    PoolHistory,
-    compose_pool,
-    next_pool,
-    pool_composition,
-    real_fraction_of,
-    reservoir_pools,
-)
+from imagelab.pools.filters import Verdicts
+from imagelab.pools.regimes import REGIMES, PoolHistory, compose_pool, next_pool, pool_composition, real_fraction_of, reservoir_pools
 
 
 def tagged(first_id: int, count: int, provenance: int, labels=None) -> ImageSet:
@@ -91,7 +83,7 @@ def test_accumulate_keeps_everything_and_subsample_keeps_the_pool_size():
 def test_a_filter_that_leaves_fewer_samples_shrinks_the_mix_but_keeps_its_fraction():
     verdicts = [Verdicts(torch.zeros(100, dtype=torch.int64), torch.linspace(0, 1, 100)) for _ in SAMPLES[:2]]
     base = history(3, 0.5)
-    from imagelab.filters import FilterSettings
+    from imagelab.pools.filters import FilterSettings
 
     settings = FilterSettings(threshold=0.8, recall=0.9, false_positive_rate=0.0, target_shares=torch.ones(1))
     filtered = PoolHistory(**{**vars(base), "verdicts": verdicts, "filter": "confident", "filter_settings": settings})

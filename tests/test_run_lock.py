@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from imagelab import run_lock
+from imagelab.runs import lock as run_lock
 from imagelab.cli import main
 from imagelab.errors import RunFolderError
-from imagelab.runs import RunFolder
+from imagelab.runs.folder import RunFolder
 
 VERSIONS = {"torch": "test"}
 

@@ -10,7 +10,7 @@ from safetensors import safe_open
 
 import imagelab
 from imagelab.cli import main
-from imagelab.judge_cache import cache_root
+from imagelab.runtime.cache import cache_root
 
 PACKAGE = Path(imagelab.__file__).resolve().parent
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"}

@@ -7,7 +7,7 @@ import pytest
 
 from imagelab.cli import main
 from imagelab.errors import ConfigError
-from imagelab.seeds import aggregate, mean_interval, parse_seeds
+from imagelab.experiments.seeds import aggregate, mean_interval, parse_seeds
 
 
 def test_mean_and_t_interval_over_seeds():

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from imagelab.cli import main
-from imagelab.loop import CollapseLoop
-from imagelab.sweep import load_sweep
+from imagelab.loop.collapse import CollapseLoop
+from imagelab.experiments.sweep import load_sweep
 
 
 def write_sweep(path, tiny_overrides, grid, **extra):
@@ -84,7 +84,7 @@ def test_an_interrupted_sweep_skips_finished_runs_and_resumes_the_partial_one(ti
 
 
 def test_bundled_sweeps_resolve_every_run():
-    from imagelab.sweep import sweep_dir
+    from imagelab.experiments.sweep import sweep_dir
 
     names = sorted(path.stem for path in sweep_dir().glob("*.yaml"))
     assert "gerstgrasser-replace-vs-accumulate" in names and "regimes-toy" in names
@@ -93,7 +93,7 @@ def test_bundled_sweeps_resolve_every_run():
 
 
 def test_final_metrics_are_averaged_over_seeds_per_group():
-    from imagelab.sweep import over_seeds
+    from imagelab.experiments.sweep import over_seeds
 
     rows = [{"run": f"r{i}", "loop.regime": regime, "seed": seed, "status": "complete", "generation": 2,
              "fid": fid, "breeds_alive": 3, "share_unrecognized": 0.0, "tv_to_real": 0.1, "pool_real_share": 0.0}

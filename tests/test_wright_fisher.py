@@ -11,7 +11,7 @@ import torch
 
 from imagelab.data.imageset import ImageSet
 from imagelab.generators import DataSpec, GENERATORS
-from imagelab.regimes import PoolHistory, REGIMES
+from imagelab.pools.regimes import PoolHistory, REGIMES
 from imagelab.seeding import derive_seed
 
 COUNTS = [20, 12, 6, 2]  # N = 40

@@ -26,7 +26,9 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from imagelab.data.decode import Skipped, decode_photo, huge_photos_allowed
-from imagelab.runs import atomic_write
+from imagelab.runs.atomic import atomic_write
+from imagelab.runtime.cache import CACHE_ENV
+from imagelab.runtime.cache import cache_root
 
 log = logging.getLogger("imagelab")
 
@@ -54,7 +56,6 @@ def fingerprint(files: list[Path], source: Path) -> str:
 
 
 def cache_folder(source: Path, resolution: int, min_side: int) -> Path:
-    from imagelab.judge_cache import cache_root  # the cache root is shared with the judges
 
     key = {"format": CACHE_FORMAT, "source": str(source.resolve()), "resolution": resolution, "min_side": min_side}
     return cache_root() / "photos" / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -99,7 +100,6 @@ def _write(path: Path, photos: BreedPhotos, print_: str, resolution: int) -> Non
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda temp: save_file({"images": photos.images.contiguous()}, str(temp), metadata=metadata))
     except OSError as error:  # an unwritable cache only costs time next run
-        from imagelab.judge_cache import CACHE_ENV
 
         log.warning(f"could not cache preprocessed photos in {path.parent}: {error}; set {CACHE_ENV} to a writable folder")
 

@@ -6,10 +6,10 @@ from imagelab.generators.base import (
     FitReport,
     Generator,
     GeneratorConfig,
-    NonFiniteLossError,
     build_generator,
     load_generator,
 )
+from imagelab.errors import NonFiniteLossError
 from imagelab.generators import ddpm, ddpm_cond, diffusers_pipeline, gmm, resample, vae  # noqa: E402,F401  (register the built-ins)
 
 __all__ = ["GENERATORS", "DataSpec", "FitReport", "Generator", "GeneratorConfig", "NonFiniteLossError",

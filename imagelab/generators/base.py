@@ -12,7 +12,6 @@ group, or ``generator.name=package.module:Class``.
 from __future__ import annotations
 
 import json
-import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from imagelab.data.imageset import ImageSet
-from imagelab.errors import NonFiniteLossError
+from imagelab.runtime.finite import check_finite  # noqa: F401  (public here for plugins)
 from imagelab.registry import Registry
 
 CONFIG_FILE = "config.json"
@@ -45,13 +44,6 @@ class FitReport:
     @property
     def final_loss(self) -> float:
         return self.losses[-1] if self.losses else float("nan")
-
-
-def check_finite(loss: torch.Tensor | float, where: str) -> float:
-    value = float(loss)
-    if not math.isfinite(value):
-        raise NonFiniteLossError(f"{where}: loss became {value}; lower the learning rate or check the data")
-    return value
 
 
 @dataclass(frozen=True)

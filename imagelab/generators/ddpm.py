@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from imagelab import distributed
+from imagelab.runtime import distributed
 from imagelab.data.imageset import ImageSet, to_uint8
 from imagelab.errors import ConfigError
-from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig, check_finite
+from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
+from imagelab.runtime.finite import check_finite
 from imagelab.generators.samplers import SAMPLERS, sampler_names
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_generator
 

@@ -11,9 +11,8 @@ then unrecognized):
   samples of each breed were judged the way held-out real images of that breed are,
   the judged shares are q = Cᵀp for the true shares p; solving for p (non-negative
   least squares) undoes the confusion among recognized images.
-- ``false_positive_floors``: per breed, a one-sided 95% upper bound on the share of
-  *other* breeds' images the judge calls that breed. A breed whose share is below its
-  floor is indistinguishable from judge error, which is what "extinct" means here.
+- ``false_positive_floors`` (``imagelab.judge.calibration``): per breed, a one-sided 95%
+  upper bound on the share of *other* breeds' images the judge calls that breed.
 
 Both assume the samples look like real images to the judge. Generated images are
 blurrier, and the judge confuses them more than real ones, so the correction is a
@@ -24,17 +23,6 @@ from __future__ import annotations
 
 import torch
 from scipy.optimize import nnls
-from scipy.stats import beta
-
-FLOOR_CONFIDENCE = 0.95
-
-
-def label_confusion(truth: torch.Tensor, labels: torch.Tensor, num_breeds: int) -> torch.Tensor:
-    """Counts (K, K + 1): row = true breed, column = judged breed, last column = unrecognized (label -1)."""
-    judged = torch.where(labels < 0, torch.full_like(labels, num_breeds), labels)
-    flat = truth.long() * (num_breeds + 1) + judged.long()
-    return torch.bincount(flat, minlength=num_breeds * (num_breeds + 1)).reshape(num_breeds, num_breeds + 1)
-
 
 def corrected_shares(judged_shares: torch.Tensor, confusion: torch.Tensor) -> torch.Tensor:
     """True breed shares (K,) behind the recognized part of ``judged_shares`` (K + 1,: breeds, then unrecognized).
@@ -55,27 +43,3 @@ def corrected_shares(judged_shares: torch.Tensor, confusion: torch.Tensor) -> to
     p, _ = nnls(rates.T.numpy(), q.numpy())
     p = torch.from_numpy(p)
     return p * (float(q.sum()) / float(p.sum())) if p.sum() > 0 else p
-
-
-def false_positive_floors(confusion: torch.Tensor, confidence: float = FLOOR_CONFIDENCE) -> torch.Tensor:
-    """Per breed (K,): one-sided upper confidence bound of the rate at which other breeds are judged as it.
-
-    Clopper–Pearson on x = other breeds' held-out images judged as the breed, out of
-    n = all other breeds' held-out images: with no such error among 900 images the
-    floor is 0.33%, the "rule of three".
-    """
-    k = confusion.shape[0]
-    judged_as = confusion[:, :k]
-    false_positives = judged_as.sum(0) - judged_as.diag()  # column sums without the correct ones
-    others = confusion.sum() - confusion.sum(1)  # held-out images of every other breed
-    bounds = [clopper_pearson_upper(int(x), int(n), confidence) for x, n in zip(false_positives, others)]
-    return torch.tensor(bounds, dtype=torch.float64)
-
-
-def clopper_pearson_upper(successes: int, trials: int, confidence: float = FLOOR_CONFIDENCE) -> float:
-    """One-sided upper bound of a binomial rate (exact, never below the observed rate)."""
-    if trials <= 0:
-        return 1.0
-    if successes >= trials:
-        return 1.0
-    return float(beta.ppf(confidence, successes + 1, trials - successes))

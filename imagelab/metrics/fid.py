@@ -27,6 +27,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from imagelab.errors import ConfigError
 from imagelab.registry import Registry
+from imagelab.runtime.cache import cache_root
 
 INCEPTION_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
@@ -113,7 +114,6 @@ def inception_fid(reference_images: torch.Tensor, reference_features: torch.Tens
 
 def inception_weights_path(eval_config) -> Path:
     """The local Inception weights file, checked: exists, and torch-fidelity can load it."""
-    from imagelab.judge_cache import cache_root  # the judge cache's folder, $IMAGELAB_CACHE
 
     configured = eval_config.inception_weights
     path = Path(configured).expanduser() if configured else cache_root() / INCEPTION_WEIGHTS_FILE

@@ -19,7 +19,7 @@ import torch
 
 from imagelab.data.imageset import ImageSet
 from imagelab.errors import ConfigError
-from imagelab.judge import Judgement
+from imagelab.judge.judgement import Judgement
 from imagelab.metrics.breed_distances import BreedDistances
 from imagelab.metrics.breeds import breed_shares
 from imagelab.metrics.coverage import RealManifold

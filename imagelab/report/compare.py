@@ -18,8 +18,9 @@ from typing import Any, Sequence
 from imagelab.errors import UserError
 from imagelab.report import plots
 from imagelab.report.html import extinctions, render
-from imagelab.report.rundata import RunRecord, load_run, number
-from imagelab.runs import atomic_directory
+from imagelab.runs.record import RunRecord, load_run, number
+from imagelab.runs.atomic import atomic_directory
+from imagelab.runs.aggregate import is_aggregate, load_aggregate
 
 MARKER = ".imagelab-comparison"
 SHARE_PANELS = 3  # breeds whose shares are overlaid: the most common, a middle one, the rarest
@@ -31,7 +32,6 @@ class ComparisonError(UserError):
 
 def build_comparison(run_dirs: Sequence[Path], out: Path) -> Path:
     """Write ``out``/index.html comparing ``run_dirs``; returns its path."""
-    from imagelab.seeds import is_aggregate, load_aggregate
 
     # A --seeds folder stands for the mean of its seeds; RunFolderError for a missing or non-run folder.
     records = [load_aggregate(Path(d)) if is_aggregate(Path(d)) else load_run(Path(d)) for d in run_dirs]

@@ -21,9 +21,10 @@ from typing import Any, Sequence
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from imagelab.report import mosaic, plots
-from imagelab.report.rundata import UNRECOGNIZED, GenerationRecord, RunRecord, load_run, mapping, number
-from imagelab.runs import BREEDS_FILE, GRID_FILE, atomic_directory
-from imagelab.summary import extinctions as breed_extinctions
+from imagelab.runs.record import UNRECOGNIZED, GenerationRecord, RunRecord, load_run, mapping, number
+from imagelab.runs.layout import BREEDS_FILE, GRID_FILE
+from imagelab.runs.atomic import atomic_directory
+from imagelab.metrics.extinction import extinctions as breed_extinctions
 
 REPORT_DIR = "report"
 MOSAIC_PER_CELL = 4  # samples per breed x generation cell (a 2 x 2 tile)

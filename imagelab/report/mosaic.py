@@ -19,8 +19,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors import safe_open
 
-from imagelab.report.rundata import UNRECOGNIZED, GenerationRecord, RunRecord
-from imagelab.runs import JUDGEMENT_FILE, SAMPLES_FILE
+from imagelab.runs.record import UNRECOGNIZED, GenerationRecord, RunRecord
+from imagelab.runs.layout import JUDGEMENT_FILE, SAMPLES_FILE
 
 CELL_PADDING = 1
 SHEET_PADDING = 6

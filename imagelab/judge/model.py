@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,13 +39,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from imagelab.data.degenerate import REFERENCE_RESOLUTION, blurred, degenerate_mix, degenerate_sets, gaussian_blur
+from imagelab.judge.degenerate import REFERENCE_RESOLUTION, blurred, degenerate_mix, degenerate_sets, gaussian_blur
 from imagelab.data.imageset import UNLABELED, ImageSet
-from imagelab.errors import ConfigError
-from imagelab.generators.base import check_finite
-from imagelab.judge_pretrained import load_pretrained
-from imagelab.metrics.bbse import false_positive_floors, label_confusion
-from imagelab.runs import atomic_write
+from imagelab.judge.config import JudgeConfig
+from imagelab.judge.judgement import Judgement
+from imagelab.runtime.finite import check_finite
+from imagelab.judge.pretrained import load_pretrained
+from imagelab.judge.calibration import false_positive_floors, label_confusion
+from imagelab.runs.atomic import atomic_write
 from imagelab.seeding import derive_seed, torch_generator
 
 WEIGHTS_FILE = "model.safetensors"
@@ -56,60 +57,6 @@ MAJORITY = 0.5  # the lowest derived threshold: below it the named breed is not 
 
 # Images per forward pass when judging; a process of a multi-process run judges whole passes.
 JUDGING_BATCH = 512
-
-@dataclass
-class JudgeConfig:
-    """The ``judge`` section of the run config."""
-
-    # Any timm model name. test_resnet (0.37 M parameters, 96 features) reaches 99.5-99.95% held-out
-    # accuracy on the toy dogs at 32 px in ~13 s of one CPU core; the other tiny timm models tried
-    # (test_byobnet, test_efficientnet, test_convnext, test_vit) reached 73-98% in similar time.
-    model: str = "test_resnet"
-    epochs: int = field(default=6, metadata={"min": 1})
-    batch_size: int = field(default=128, metadata={"min": 2})  # real images per batch
-    lr: float = field(default=6e-3, metadata={"min": 0.0})  # peak of the one-cycle schedule (AdamW)
-    weight_decay: float = field(default=5e-4, metadata={"min": 0.0})
-    drop_rate: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # dropout before the classifier
-    augment: bool = True  # mild blur, noise, colour shift, flips and shifts on every training image
-    # Where "soft but fine" ends and "degenerate" begins, as Gaussian blur sigma in pixels at 32 px:
-    # real images are blurred up to real_blur_max (and must stay recognized), degenerate training
-    # images from outlier_blur_min to 3x that (and must not be).
-    real_blur_max: float = field(default=1.0, metadata={"min": 0.0})
-    outlier_blur_min: float = field(default=2.0, metadata={"min": 0.0})
-    # Below this maximum softmax probability a prediction counts as unrecognized. None: derived from the
-    # real held-out images, as the confidence that only real_reject_rate of them fall below, and at
-    # least MAJORITY (the named breed more likely than all others together).
-    confidence_threshold: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
-    real_reject_rate: float = field(default=0.005, metadata={"min": 0.0, "max": 0.5})
-    outlier_exposure: bool = True
-    outlier_fraction: float = field(default=0.5, metadata={"min": 0.0})  # degenerate images per real image in a batch
-    outlier_weight: float = field(default=0.5, metadata={"min": 0.0})  # weight of the cross-entropy to uniform
-    # Pixel blends of two real images of different breeds, per real image in a batch (0 = none). With
-    # blend_target "mixup" the target is the blend's breed mixture (Zhang et al. 2018), with "uniform"
-    # it is no breed at all: either way a half-and-half dog stops counting as one breed.
-    blend_fraction: float = field(default=0.25, metadata={"min": 0.0})
-    blend_target: str = field(default="mixup", metadata={"choices": ("mixup", "uniform")})
-    # A local weights file of the same timm model to start from (all but the classifier); None: from scratch.
-    # Never fetched from a model hub; see imagelab/judge_pretrained.py for how to make one.
-    pretrained: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.outlier_blur_min <= self.real_blur_max:
-            raise ConfigError("judge.outlier_blur_min", f"must be larger than judge.real_blur_max "
-                              f"({self.real_blur_max}), got {self.outlier_blur_min}")
-
-
-@dataclass
-class Judgement:
-    labels: torch.Tensor  # (N,) int64 breed index, or UNLABELED (-1) when confidence < threshold
-    predicted: torch.Tensor  # (N,) int64 most likely breed, whatever the confidence
-    confidence: torch.Tensor  # (N,) float32 maximum softmax probability
-    features: torch.Tensor  # (N, D) float32 penultimate (pre-logits) features
-
-    @property
-    def recognized(self) -> torch.Tensor:
-        return self.labels != UNLABELED
-
 
 class Judge:
     """A trained classifier, its threshold and its accuracy on held-out real data."""

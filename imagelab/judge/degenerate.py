@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from imagelab.seeding import derive_seed, torch_generator
+from imagelab.data.toydogs import render_backgrounds
 
 KINDS = ("blurred", "blobs", "noise", "backgrounds")
 REFERENCE_RESOLUTION = 32  # sizes in this module are pixels at this resolution
@@ -111,7 +112,6 @@ def noise(n: int, resolution: int, seed: int) -> torch.Tensor:
 
 def blank_backgrounds(n: int, resolution: int, seed: int) -> torch.Tensor:
     """Toy-dog backgrounds with no dog in them (uint8 (n, 3, R, R))."""
-    from imagelab.data.toydogs import render_backgrounds  # the renderer is only needed here
 
     return render_backgrounds([derive_seed(seed, "background", i) for i in range(n)], resolution)
 

@@ -13,26 +13,21 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
 from imagelab.data.splits import RealData
-from imagelab.judge import Judge
-from imagelab.judge_pretrained import pretrained_path
-from imagelab.runs import atomic_directory
+from imagelab.judge.model import Judge
+from imagelab.judge.pretrained import pretrained_path
+from imagelab.runs.atomic import atomic_directory
+from imagelab.runtime.cache import CACHE_ENV, cache_root
 
 log = logging.getLogger("imagelab")
 
-CACHE_ENV = "IMAGELAB_CACHE"
 JUDGE_SEED = 0  # the judge is a fixed instrument: it does not follow the run seed
 CACHE_FORMAT = 3  # bump when the judge's training code or the toydogs renderer changes what a cached judge means
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "imagelab").expanduser()
 
 
 def judge_key(config, data_identity: dict | None = None) -> str:

@@ -32,10 +32,14 @@ from typing import Any, Callable
 
 import yaml
 
-from imagelab import distributed
+from imagelab.runtime import distributed
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import DeviceOutOfMemoryError, NonFiniteLossError, UserError
-from imagelab.runs import MANIFEST_FILE, atomic_write_text, claim_folder_of_runs
+from imagelab.runs.layout import MANIFEST_FILE
+from imagelab.runs.atomic import atomic_write_text
+from imagelab.runs.folder import claim_folder_of_runs
+from imagelab.experiments.seeds import mean_interval
+from imagelab.runs.record import load_run
 
 MARKER = ".imagelab-sweep"
 SUMMARY_FILE = "summary.csv"
@@ -163,7 +167,6 @@ def run_status(folder: Path) -> str:
 
 def write_summary(sweep: Sweep, out: Path) -> list[dict]:
     """``out``/summary.csv: per run its grid values, status and final metrics."""
-    from imagelab.report.rundata import load_run
 
     grid_keys = list(dict.fromkeys(key for run in sweep.runs for key in run.values))
     rows = []
@@ -184,7 +187,6 @@ def over_seeds(rows: list[dict], grid_keys: list[str]) -> list[dict]:
 
     Empty unless ``seed`` is a grid key and some group has more than one finished run.
     """
-    from imagelab.seeds import mean_interval
 
     if "seed" not in grid_keys:
         return []

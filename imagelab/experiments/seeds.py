@@ -15,15 +15,14 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-import yaml
 from scipy import stats
 
 from imagelab.errors import ConfigError, RunFolderError
-from imagelab.report.rundata import RunRecord, load_run
-from imagelab.runs import CONFIG_FILE, MANIFEST_FILE, atomic_write_text, claim_folder_of_runs
+from imagelab.runs.record import load_run
+from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, MANIFEST_FILE, SEEDS_MARKER, seed_folder
+from imagelab.runs.atomic import atomic_write_text
+from imagelab.runs.folder import claim_folder_of_runs
 
-AGGREGATE_FILE = "aggregate.csv"
-MARKER = ".imagelab-seeds"
 CONFIDENCE = 0.95
 
 
@@ -38,15 +37,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def seed_folder(out: Path, seed: int) -> Path:
-    return out / f"seed_{seed}"
-
-
 def prepare_folder(out: Path, seeds: Sequence[int]) -> None:
     """Make ``out`` a seeds folder: new, empty, or one made by an earlier ``--seeds`` run."""
     if (out / CONFIG_FILE).exists() or (out / MANIFEST_FILE).exists():
         raise RunFolderError(f"{out} holds a single run; choose another --out for a --seeds run")
-    claim_folder_of_runs(out, MARKER, "--seeds run",
+    claim_folder_of_runs(out, SEEDS_MARKER, "--seeds run",
                          f"runs of one config with seeds {','.join(map(str, seeds))}, made by `imagelab run --seeds`\n")
 
 
@@ -105,30 +100,6 @@ def describe_final(table: list[dict], columns: Sequence[str] = ("fid", "breeds_a
             interval = "" if math.isnan(low) else f"  [{low:.4g}, {high:.4g}]"
             lines.append(f"  {column:<20} {last[f'{column}_mean']:.4g}{interval}")
     return "\n".join(lines)
-
-
-def is_aggregate(root: Path) -> bool:
-    return (root / AGGREGATE_FILE).is_file() and not (root / CONFIG_FILE).exists()
-
-
-def load_aggregate(root: Path) -> RunRecord:
-    """An aggregate folder as a RunRecord whose rows are the means over seeds (for comparisons)."""
-    root = Path(root).expanduser().resolve()
-    seeds = sorted(int(p.name[len("seed_"):]) for p in root.glob("seed_*") if p.name[len("seed_"):].isdigit())
-    if not seeds:
-        raise RunFolderError(f"{root} has an {AGGREGATE_FILE} but no seed_* run folders")
-    first = load_run(seed_folder(root, seeds[0]))
-    with open(root / AGGREGATE_FILE, newline="", encoding="utf-8") as handle:
-        table = list(csv.DictReader(handle))
-    rows = []
-    for line in table:
-        row: dict = {"generation": int(line["generation"])}
-        row.update({key[: -len("_mean")]: float(value) for key, value in line.items() if key.endswith("_mean") and value})
-        rows.append(row)
-    config = yaml.safe_load(yaml.safe_dump(first.config))  # a copy
-    config["seed"] = ",".join(map(str, seeds))
-    manifest = {**first.manifest, "status": f"mean of {len(seeds)} seeds"}
-    return RunRecord(root, config, manifest, first.judge, rows, first.breeds, [], first.problems)
 
 
 def _is_number(value) -> bool:

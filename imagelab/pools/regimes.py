@@ -26,7 +26,7 @@ import torch
 
 from imagelab.data.imageset import REAL, ImageSet
 from imagelab.errors import ConfigError
-from imagelab.filters import FILTERS, POOL, FilterSettings, Verdicts
+from imagelab.pools.filters import FILTERS, POOL, FilterSettings, Verdicts
 from imagelab.registry import Registry
 from imagelab.seeding import derive_seed, torch_generator
 

@@ -1,7 +1,6 @@
 """The run folder: resolved config, manifest, metrics.csv, log, one folder per generation.
 
-Every file is written under a temporary name and renamed into place, so a killed
-run leaves either the old file or the new one, never half of one. The manifest
+Every file is written atomically (runs/atomic.py). The manifest
 records which stages of which generation are complete; a re-run with the same
 config resumes after the last of them, a re-run with another config is refused.
 """
@@ -16,72 +15,15 @@ import platform
 import shutil
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import yaml
 
-from imagelab import run_lock
 from imagelab.errors import RunFolderError, UserError
-
-CONFIG_FILE = "config.yaml"
-MANIFEST_FILE = "manifest.json"
-METRICS_FILE = "metrics.csv"
-LOG_FILE = "log.txt"
-# Inside each generation's folder (see generation_folder_name):
-GRID_FILE = "grid.png"
-BREEDS_FILE = "breeds.png"
-SAMPLES_FILE = "samples.safetensors"
-JUDGEMENT_FILE = "judgement.safetensors"
-GENERATION_METRICS_FILE = "metrics.json"
-GENERATOR_DIR = "generator"
-
-
-def generation_folder_name(generation: int) -> str:
-    return f"gen_{generation:03d}"
-
-
-# --- atomic writes -----------------------------------------------------------------------------
-
-
-def _temporary_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temp_path)``, then rename the result over ``path`` in one step."""
-    temp = _temporary_sibling(path)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        if temp.is_dir():
-            shutil.rmtree(temp, ignore_errors=True)
-        elif temp.exists():
-            temp.unlink()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda temp: temp.write_text(text))
-
-
-@contextmanager
-def atomic_directory(path: Path) -> Iterator[Path]:
-    """Fill a temporary folder, then put it in place of ``path`` (an older copy is replaced)."""
-    temp = _temporary_sibling(path)
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir(parents=True)
-    try:
-        yield temp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(temp, path)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-# --- the run folder ----------------------------------------------------------------------------
+from imagelab.runs import lock as run_lock
+from imagelab.runs.atomic import atomic_write_text
+from imagelab.runs.layout import CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, generation_folder_name
 
 
 class RunFolder:

@@ -25,35 +25,27 @@ from typing import Iterator
 import torch
 from safetensors.torch import load_file, save_file
 
-from imagelab import distributed
+from imagelab.runtime import distributed
 from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import build_real_data
-from imagelab.filters import Verdicts
+from imagelab.pools.filters import Verdicts
 from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
-from imagelab.health import generation_bytes, out_of_memory_named, require_free_space
-from imagelab.judge import JUDGING_BATCH, Judgement
-from imagelab.judge_cache import obtain_judge
+from imagelab.loop.health import generation_bytes, out_of_memory_named, require_free_space
+from imagelab.judge.model import JUDGING_BATCH
+from imagelab.judge.judgement import Judgement
+from imagelab.judge.cache import obtain_judge
 from imagelab.metrics.asked import judged_as_asked
 from imagelab.metrics.bbse import corrected_shares
 from imagelab.metrics.breeds import breed_shares, census
 from imagelab.metrics.suite import GenerationMetrics
-from imagelab.regimes import compose_pool, pool_composition, reservoir_pools
+from imagelab.pools.regimes import compose_pool, pool_composition, reservoir_pools
 from imagelab.report.grids import breed_rows, sample_grid
-from imagelab.runs import (
-    BREEDS_FILE,
-    GENERATION_METRICS_FILE,
-    GENERATOR_DIR,
-    GRID_FILE,
-    JUDGEMENT_FILE,
-    SAMPLES_FILE,
-    RunFolder,
-    atomic_directory,
-    atomic_write,
-    atomic_write_text,
-)
+from imagelab.runs.layout import BREEDS_FILE, GENERATION_METRICS_FILE, GENERATOR_DIR, GRID_FILE, JUDGEMENT_FILE, SAMPLES_FILE
+from imagelab.runs.folder import RunFolder
+from imagelab.runs.atomic import atomic_directory, atomic_write, atomic_write_text
 from imagelab.seeding import derive_seed
-from imagelab.summary import extinctions
+from imagelab.metrics.extinction import extinctions
 
 log = logging.getLogger("imagelab")
 

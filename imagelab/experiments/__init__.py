@@ -1,0 +1,1 @@
+"""Experiments over many runs: one config with many seeds, and sweeps over a grid of settings."""

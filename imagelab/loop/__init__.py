@@ -1,0 +1,1 @@
+"""The generation loop: fit -> sample -> judge -> metrics -> next pool, resumable stage by stage."""

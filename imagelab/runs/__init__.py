@@ -1,0 +1,1 @@
+"""Run folders: their layout, atomic writes, the manifest and lock, and reading a run back."""

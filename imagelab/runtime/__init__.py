@@ -1,0 +1,1 @@
+"""Plumbing every stage may use: device choice, processes, the shared cache folder, finite checks."""
