@@ -40,7 +40,7 @@ class JudgeConfig:
     blend_fraction: float = field(default=0.25, metadata={"min": 0.0})
     blend_target: str = field(default="mixup", metadata={"choices": ("mixup", "uniform")})
     # A local weights file of the same timm model to start from (all but the classifier); None: from scratch.
-    # Never fetched from a model hub; see imagelab/judge_pretrained.py for how to make one.
+    # Never fetched from a model hub; see imagelab/judge/pretrained.py for how to make one.
     pretrained: str | None = None
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ features that FID and the coverage metrics use.
 A judge that confidently names a breed for a blurry blob measures nothing (DESIGN.md,
 "Fidelity first"), so training adds *outlier exposure* (Hendrycks et al., ICLR
 2019, "Deep Anomaly Detection with Outlier Exposure"): every batch carries
-degenerate images (``imagelab.data.degenerate``) whose predicted distribution is
+degenerate images (``imagelab.judge.degenerate``) whose predicted distribution is
 pushed towards uniform. Their maximum softmax probability then stays low, and a
 prediction below the threshold is counted as unrecognized. The threshold is the
 confidence below which only ``real_reject_rate`` (0.5%) of real held-out images
@@ -27,27 +27,24 @@ gets split confidence instead of a rare breed's name.
 from __future__ import annotations
 
 import json
-import math
-from contextlib import nullcontext
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 import timm
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
-from imagelab.judge.degenerate import REFERENCE_RESOLUTION, blurred, degenerate_mix, degenerate_sets, gaussian_blur
+from imagelab.judge.degenerate import blurred, degenerate_sets
 from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.judge.config import JudgeConfig
 from imagelab.judge.judgement import Judgement
-from imagelab.runtime.finite import check_finite
+from imagelab.judge.network import autocast, channels_last, forward, prepare
 from imagelab.judge.pretrained import load_pretrained
+from imagelab.judge.training import train_classifier
 from imagelab.judge.calibration import false_positive_floors, label_confusion
 from imagelab.runs.atomic import atomic_write
-from imagelab.seeding import derive_seed, torch_generator
+from imagelab.seeding import derive_seed
 
 WEIGHTS_FILE = "model.safetensors"
 INFO_FILE = "judge.json"
@@ -65,7 +62,7 @@ class Judge:
                  device: torch.device | str, metrics: dict[str, Any] | None = None) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        if _channels_last(self.device):
+        if channels_last(self.device):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.config = config
         self.breeds = tuple(breeds)
@@ -106,7 +103,7 @@ class Judge:
             if config.pretrained:
                 load_pretrained(model, config.pretrained, config.model)
             judge = cls(model, config, breeds, resolution, device)
-            _fit(judge.model, config, train_set, device, seed, progress)
+            train_classifier(judge.model, config, train_set, device, seed, progress)
         judge.model.eval()
         judge._calibrate(eval_set)
         judge._measure(eval_set, seed)
@@ -159,9 +156,9 @@ class Judge:
         self.model.eval()
         logits, features = [], []
         for start in range(0, len(images), batch_size):
-            x = _prepare(images[start:start + batch_size], self.device)
-            with _autocast(self.device):
-                batch_features, batch_logits = _forward(self.model, x)
+            x = prepare(images[start:start + batch_size], self.device)
+            with autocast(self.device):
+                batch_features, batch_logits = forward(self.model, x)
             features.append(batch_features.float().cpu())
             logits.append(batch_logits.float().cpu())
         if not logits:
@@ -221,138 +218,6 @@ class Judge:
 
 
 # --- training internals ------------------------------------------------------------------------
-
-
-def _fit(model: torch.nn.Module, config: JudgeConfig, train_set: ImageSet, device: torch.device, seed: int,
-         progress: bool) -> None:
-    """Cross-entropy on real images plus, with outlier exposure, cross-entropy to uniform on degenerate ones."""
-    generator = torch_generator(derive_seed(seed, "judge", "batches"))
-    images = train_set.images.to(device)  # uint8, resident on the device
-    labels = train_set.labels.to(device)
-    n = len(train_set)
-    real_per_batch = min(config.batch_size, n)
-    steps_per_epoch = max(1, n // real_per_batch)
-    outliers_per_batch = math.ceil(real_per_batch * config.outlier_fraction) if config.outlier_exposure else 0
-    blends_per_batch = math.ceil(real_per_batch * config.blend_fraction)
-    k = int(labels.max()) + 1
-    outlier_blur = (config.outlier_blur_min, 3.0 * config.outlier_blur_min)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
-                                                   pct_start=0.25)
-    model.train()
-    for epoch in tqdm(range(config.epochs), desc="judge", leave=False, disable=not progress):
-        order = torch.randperm(n, generator=generator).to(device)
-        outliers = None
-        if outliers_per_batch:
-            # A fresh stream each epoch: new sources, blur strengths and noise.
-            outliers = degenerate_mix(train_set.images, steps_per_epoch * outliers_per_batch,
-                                      derive_seed(seed, "judge", "outliers", epoch), blur_sigma=outlier_blur).to(device)
-        for step in range(steps_per_epoch):
-            index = order[step * real_per_batch:(step + 1) * real_per_batch]
-            batch = images[index]
-            if outliers is not None:
-                batch = torch.cat([batch, outliers[step * outliers_per_batch:(step + 1) * outliers_per_batch]])
-            x = _prepare(batch, device)
-            if blends_per_batch:
-                blends, blend_targets = _breed_blends(x[:real_per_batch], labels[index], k, blends_per_batch, generator)
-                x = torch.cat([x, blends])
-            if config.augment:
-                # The same augmentation for real and degenerate images, so it is no cue to realness.
-                x = _augment(x, generator, config.real_blur_max)
-            with _autocast(device):
-                _, logits = _forward(model, x)
-            logits = logits.float()
-            loss = F.cross_entropy(logits[:real_per_batch], labels[index])
-            if outliers is not None:
-                # Cross-entropy between the uniform distribution and the prediction on degenerate images.
-                end = real_per_batch + outliers_per_batch
-                loss = loss - config.outlier_weight * logits[real_per_batch:end].log_softmax(dim=1).mean()
-            if blends_per_batch:
-                blend_logits = logits[len(logits) - len(blends):].log_softmax(dim=1)
-                if config.blend_target == "uniform":
-                    loss = loss - config.outlier_weight * blend_logits.mean()
-                else:
-                    loss = loss - (blend_targets * blend_logits).sum(1).mean()
-            check_finite(loss.detach(), f"judge training, epoch {epoch + 1}")  # NonFiniteLossError stops the run
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-
-
-def _breed_blends(x: torch.Tensor, labels: torch.Tensor, k: int, n: int,
-                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` pixel blends of two images of different breeds, and each blend's breed mixture (n, k).
-
-    Pairs come from ``x`` (float images with their ``labels``); the weight of the first image is
-    uniform in [0.25, 0.75], so every blend is clearly two dogs at once.
-    """
-    device = x.device
-    first = torch.randint(len(x), (4 * n,), generator=generator).to(device)
-    second = torch.randint(len(x), (4 * n,), generator=generator).to(device)
-    keep = (labels[first] != labels[second]).nonzero().flatten()[:n]
-    first, second = first[keep], second[keep]
-    weight = (0.25 + 0.5 * torch.rand(len(keep), generator=generator)).to(device)
-    blends = weight[:, None, None, None] * x[first] + (1 - weight[:, None, None, None]) * x[second]
-    targets = weight[:, None] * F.one_hot(labels[first], k) + (1 - weight[:, None]) * F.one_hot(labels[second], k)
-    return blends, targets.float()
-
-
-def _augment(x: torch.Tensor, generator: torch.Generator, max_blur: float) -> torch.Tensor:
-    """Mild, label-preserving changes to float images (B, 3, H, W) in [-1, 1].
-
-    Flips, shifts of up to 2 px, blur of sigma up to ``max_blur`` on half the images
-    (pixels at 32 px), small colour offsets and pixel noise: roughly what separates
-    a good generator sample from a real image. Random numbers come from the CPU
-    ``generator`` so the result does not depend on the device.
-    """
-    b, _, h, w = x.shape
-    scale = w / REFERENCE_RESOLUTION
-    device = x.device
-    # Flip half of the images left-right.
-    flip = (torch.rand(b, generator=generator) < 0.5).to(device)
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    # Shift by whole pixels, replicating the edges: gather rows, then columns.
-    pad = max(1, round(2 * scale))
-    shifts = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator).to(device)
-    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")  # (B, 3, H + 2p, W + 2p)
-    rows = (shifts[:, 0:1] + torch.arange(h, device=device))[:, None, :, None].expand(b, 3, h, w + 2 * pad)
-    x = padded.gather(2, rows)
-    cols = (shifts[:, 1:2] + torch.arange(w, device=device))[:, None, None, :].expand(b, 3, h, w)
-    x = x.gather(3, cols)
-    # Blur half of the images a little.
-    blur = (torch.rand(b, generator=generator) < 0.5).to(device)
-    sigma = torch.rand(b, generator=generator) * max_blur * scale
-    if blur.any():
-        x[blur] = gaussian_blur(x[blur], sigma.to(device)[blur])
-    # Colour offsets (up to ~4/255) and pixel noise (std up to ~5/255).
-    offset = (torch.rand(b, 3, 1, 1, generator=generator) - 0.5) * 0.06
-    noise_std = torch.rand(b, 1, 1, 1, generator=generator) * 0.04
-    noise = torch.randn(x.shape, generator=generator) * noise_std
-    return x + (offset + noise).to(device)
-
-
-def _prepare(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float in [-1, 1] on ``device``."""
-    return images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-
-
-def _channels_last(device: torch.device) -> bool:
-    # Measured on a CPU: test_resnet at 32 px trains 1.6x faster (the whole judge training 1.3x);
-    # the usual win on CUDA. Unmeasured on MPS, so left out there.
-    return device.type in ("cpu", "cuda")
-
-
-def _forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pre-logits features (B, D) and logits (B, K) from one pass."""
-    if _channels_last(x.device):
-        x = x.contiguous(memory_format=torch.channels_last)
-    features = model.forward_head(model.forward_features(x), pre_logits=True)
-    return features, model.get_classifier()(features)
-
-
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
 def _empty_judgement(feature_dim: int) -> Judgement:
