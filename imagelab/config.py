@@ -4,8 +4,18 @@ A config is built from (1) the dataclass defaults, which *are* the embedded defa
 lab, (2) an optional YAML file or bundled preset, and (3) ``key=value`` overrides
 whose values are parsed as YAML (``loop.generations=20``,
 ``data.imbalance.counts=[400,50,5]``). Every key is checked: unknown keys, wrong
-types and out-of-range values raise ConfigError naming the key and what is allowed.
-The ``generator`` section is parsed by the chosen generator's own ``Config`` class.
+types and out-of-range values (declared with ``imagelab.config_fields.bounded``)
+raise ConfigError naming the key and what is allowed.
+
+Three sections belong to a plugin chosen by name, and are parsed by that plugin's own
+``Config`` dataclass: ``generator`` (named by ``generator.name``), ``regime`` (named by
+``loop.regime``) and ``filter`` (named by ``loop.filter``). Settings of a regime or
+filter that is not chosen are refused. The flat keys of earlier configs are still
+read, as aliases that fill those sections (``LOOP_ALIASES``): ``loop.real_fraction``,
+``loop.real_fraction_schedule`` and ``loop.real_source`` (regime mix), ``loop.filter_threshold``
+(filter confident: ``filter.threshold``), ``loop.detector_recall`` and
+``loop.detector_false_positive_rate`` (filter provenance). The resolved config
+(``config.yaml`` of a run) holds only the sections.
 """
 
 from __future__ import annotations
@@ -19,13 +29,28 @@ from typing import Any
 
 import yaml
 
+from imagelab.config_fields import Bounds, bounded
+from imagelab.data import DATASETS
 from imagelab.errors import ConfigError
 from imagelab.generators import GENERATORS, GeneratorConfig
 from imagelab.judge.model import JudgeConfig
-from imagelab.data import DATASETS
 from imagelab.metrics.fid import inception_weights_path
-from imagelab.pools.regimes import REGIMES
-from imagelab.pools.regimes import check_loop_config
+from imagelab.pools.filters import FILTERS, STAGES, FilterConfig
+from imagelab.pools.regimes import REGIMES, RegimeConfig, build_regime
+from imagelab.registry import Registry
+
+# Flat loop.* keys of earlier configs (loop.real_fraction is in DESIGN.md's contract), each an alias of a
+# field of the regime or filter section: old key -> (section, the built-in plugin that has it, its field).
+# An alias with its default value is ignored when that plugin is not chosen (resolved configs of earlier
+# runs list them all); any other value is refused then.
+LOOP_ALIASES: dict[str, tuple[str, str, str]] = {
+    "real_fraction": ("regime", "mix", "real_fraction"),
+    "real_fraction_schedule": ("regime", "mix", "real_fraction_schedule"),
+    "real_source": ("regime", "mix", "real_source"),
+    "filter_threshold": ("filter", "confident", "threshold"),
+    "detector_recall": ("filter", "provenance", "detector_recall"),
+    "detector_false_positive_rate": ("filter", "provenance", "detector_false_positive_rate"),
+}
 
 
 def preset_dir() -> Path:
@@ -34,83 +59,71 @@ def preset_dir() -> Path:
     return installed if installed.is_dir() else Path(__file__).parent.parent / "configs"
 
 
-def _range(low: float | None = None, high: float | None = None, *, choices: tuple[str, ...] = ()) -> dict:
-    """Field metadata read by the generic validator."""
-    return {"min": low, "max": high, "choices": choices}
-
-
 @dataclass
 class ImbalanceConfig:
     # exponential: n_i = max_count * ratio^(-i/(C-1)) (the long-tailed CIFAR convention);
     # zipf: n_i = max_count * (i+1)^(-a), a chosen so n_0/n_{C-1} = ratio;
     # step: the first (1 - minority_fraction) of breeds get max_count, the rest max_count/ratio;
     # counts: explicit counts per breed; none: max_count for every breed.
-    profile: str = field(default="exponential", metadata=_range(choices=("exponential", "zipf", "step", "counts", "none")))
-    ratio: float = field(default=100.0, metadata=_range(1.0))
-    max_count: int = field(default=1000, metadata=_range(1))
-    minority_fraction: float = field(default=0.5, metadata=_range(0.0, 1.0))
-    counts: list[int] | None = None
+    profile: str = bounded("exponential", choices=("exponential", "zipf", "step", "counts", "none"))
+    ratio: float = bounded(100.0, ge=1.0)
+    max_count: int = bounded(1000, ge=1)
+    minority_fraction: float = bounded(0.5, ge=0.0, le=1.0)
+    counts: list[int] | None = bounded(None, ge=0)
 
 
 @dataclass
 class DataConfig:
     name: str = "toydogs"
     root: str | None = None
-    resolution: int = field(default=32, metadata=_range(8, 1024))
+    resolution: int = bounded(32, ge=8, le=1024)
     breeds: list[str] | None = None  # a subset and order of the dataset's breeds; default all
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
-    judge_train_per_breed: int = field(default=300, metadata=_range(1))  # balanced split the judge learns
+    judge_train_per_breed: int = bounded(300, ge=1)  # balanced split the judge learns
     # Balanced held-out split for the judge's accuracy, threshold and detection floors: 300 per breed puts a
     # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700).
-    eval_per_breed: int = field(default=300, metadata=_range(1))
+    eval_per_breed: int = bounded(300, ge=1)
     # Photos on disk (data.name folder or oxford_pets): a file that cannot be used is skipped and logged, or,
     # with strict, stops the run; photos with a shorter side below min_side pixels count as unusable.
     strict: bool = False
-    min_side: int = field(default=8, metadata=_range(1))
+    min_side: int = bounded(8, ge=1)
     download: bool = False  # oxford_pets only: fetch the dataset into data.root (needs network)
 
 
 @dataclass
 class LoopConfig:
-    generations: int = field(default=10, metadata=_range(0, 10_000))
-    regime: str = "replace"
-    real_fraction: float = field(default=0.0, metadata=_range(0.0, 1.0))  # regime mix: real share of each pool
-    # regime mix: the real fraction of the pools of generations 2, 3, ... (generation 1 always learns the real
-    # pool); the last value holds for later generations. None: loop.real_fraction for every generation.
-    real_fraction_schedule: list[float] | None = None
-    # regime mix: fixed reuses the same real images every generation; fresh draws new ones each generation
-    # from a real reservoir, disjoint from every other split (built only when needed).
-    real_source: str = field(default="fixed", metadata=_range(choices=("fixed", "fresh")))
+    generations: int = bounded(10, ge=0, le=10_000)
+    regime: str = "replace"  # a registered regime (imagelab list regimes); its settings: the regime section
     filter: str = "none"  # a registered filter (imagelab list filters), applied before data joins a pool
-    filter_threshold: float = field(default=0.9, metadata=_range(0.0, 1.0))  # filter confident: min judge confidence
-    detector_recall: float = field(default=0.9, metadata=_range(0.0, 1.0))  # filter provenance: synthetic images flagged
-    detector_false_positive_rate: float = field(default=0.05, metadata=_range(0.0, 1.0))  # filter provenance: real flagged
-    samples_per_generation: int | None = field(default=None, metadata=_range(2))  # default: size of the real pool; FID needs 2+
+    samples_per_generation: int | None = bounded(None, ge=2)  # default: size of the real pool; FID needs 2+
     warm_start: bool = False  # start each generator from the previous generation's weights
 
 
 @dataclass
 class EvalConfig:
-    fid_features: str = field(default="judge", metadata=_range(choices=("judge", "inception")))
+    fid_features: str = bounded("judge", choices=("judge", "inception"))
     # A breed is alive while its share of the samples is at least this (a share, not a count). None: each
     # breed's own floor, the upper bound of the judge's false-positive rate for it on real held-out images.
-    detection_floor: float | None = field(default=None, metadata=_range(0.0, 1.0))
+    detection_floor: float | None = bounded(None, ge=0.0, le=1.0)
     # Inception FID's weights file (torch-fidelity's pt_inception-2015-12-05-6726825d.pth); None: that file in
     # $IMAGELAB_CACHE. Read only with fid_features=inception; a missing file stops the run (nothing is downloaded).
     inception_weights: str | None = None
-    nearest_k: int = field(default=5, metadata=_range(1))  # k of the k-NN balls of precision/recall/density/coverage
-    tail_breeds: int = field(default=3, metadata=_range(1))  # tail_mass: share of this many rarest breeds
-    grid_samples: int = field(default=64, metadata=_range(1, 1024))  # images in each grid.png
-    breed_row_samples: int = field(default=16, metadata=_range(1, 256))  # images per breed row in breeds.png
+    nearest_k: int = bounded(5, ge=1)  # k of the k-NN balls of precision/recall/density/coverage
+    tail_breeds: int = bounded(3, ge=1)  # tail_mass: share of this many rarest breeds
+    grid_samples: int = bounded(64, ge=1, le=1024)  # images in each grid.png
+    breed_row_samples: int = bounded(16, ge=1, le=256)  # images per breed row in breeds.png
 
 
 @dataclass
 class RunConfig:
     seed: int = 0
-    device: str = field(default="auto", metadata=_range(choices=("auto", "cpu", "cuda", "mps")))
+    device: str = bounded("auto", choices=("auto", "cpu", "cuda", "mps"))
     data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=lambda: GENERATORS.get("vae").Config())
     loop: LoopConfig = field(default_factory=LoopConfig)
+    # The settings of the regime loop.regime names and of the filter loop.filter names.
+    regime: RegimeConfig = field(default_factory=lambda: REGIMES.get("replace").Config())
+    filter: FilterConfig = field(default_factory=lambda: FILTERS.get("none").Config())
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -136,13 +149,33 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
     if not isinstance(tree, dict):
         raise ConfigError("config", f"must be a mapping of keys to values, got {type(tree).__name__}")
     tree = dict(tree)
-    generator_tree = tree.pop("generator", {}) or {}
-    if not isinstance(generator_tree, dict):
-        raise ConfigError("generator", "must be a mapping with at least 'name'")
-    config = _parse_dataclass(RunConfig, tree, "")
+    generator_tree = _section(tree, "generator", "must be a mapping with at least 'name'")
+    regime_tree = _section(tree, "regime", "must be a mapping: the settings of the regime loop.regime names")
+    filter_tree = _section(tree, "filter", "must be a mapping: the settings of the filter loop.filter names")
+    aliased = _take_loop_aliases(tree)
+    config = parse_dataclass(RunConfig, tree, "")
     config.generator = _parse_generator(generator_tree)
+    config.regime = _parse_chosen(REGIMES, "regime", config.loop.regime, regime_tree, aliased)
+    config.filter = _parse_chosen(FILTERS, "filter", config.loop.filter, filter_tree, aliased)
     _check_cross_fields(config)
     return config
+
+
+def _section(tree: dict[str, Any], name: str, shape: str) -> dict[str, Any]:
+    """Remove and return the plugin section ``name`` of ``tree`` (parsed once its plugin is known)."""
+    section = tree.pop(name, {}) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(name, shape)
+    return section
+
+
+def _take_loop_aliases(tree: dict[str, Any]) -> dict[str, Any]:
+    """Remove the LOOP_ALIASES keys from ``tree["loop"]`` and return them with their values."""
+    loop = tree.get("loop")
+    if not isinstance(loop, dict):
+        return {}  # no loop section, or one the parser refuses with its own message
+    tree["loop"] = {key: value for key, value in loop.items() if key not in LOOP_ALIASES}
+    return {key: value for key, value in loop.items() if key in LOOP_ALIASES}
 
 
 def _parse_generator(tree: dict[str, Any]) -> GeneratorConfig:
@@ -156,29 +189,89 @@ def _parse_generator(tree: dict[str, Any]) -> GeneratorConfig:
     config_class = getattr(generator_class, "Config", None)
     if not (isinstance(config_class, type) and issubclass(config_class, GeneratorConfig)):
         raise ConfigError("generator.name", f"'{name}' has no Config dataclass deriving from GeneratorConfig")
-    return _parse_dataclass(config_class, {**tree, "name": name}, "generator.")
+    return parse_dataclass(config_class, {**tree, "name": name}, "generator.")
+
+
+def _parse_chosen(registry: Registry, section: str, name: str, tree: dict[str, Any],
+                  aliased: dict[str, Any]) -> Any:
+    """The ``section`` (regime or filter), parsed by the Config of the plugin that ``loop.<section>`` names.
+
+    Old flat keys in ``aliased`` fill the section when they belong to the chosen plugin;
+    keys of another registered plugin are refused with the name of the plugin they belong to.
+    """
+    chosen = _config_class(registry, section, name)
+    tree, spelled = dict(tree), {}
+    for old_key, (target, owner, field_name) in LOOP_ALIASES.items():
+        if target != section or old_key not in aliased:
+            continue
+        if registry.get(owner) is registry.get(name):
+            if field_name in tree:
+                raise ConfigError(f"loop.{old_key}",
+                                  f"and {section}.{field_name} are the same setting; give one of them")
+            tree[field_name], spelled[field_name] = aliased[old_key], f"loop.{old_key}"
+        else:  # a value for a plugin not chosen: checked as that plugin would, refused unless the default
+            owner_config = _config_class(registry, section, owner)
+            spec = {spec.name: spec for spec in dataclasses.fields(owner_config)}[field_name]
+            hint = typing.get_type_hints(owner_config)[field_name]
+            value = _parse_value(hint, aliased[old_key], f"loop.{old_key}", Bounds.of(spec))
+            has_factory = spec.default_factory is not dataclasses.MISSING
+            default = spec.default_factory() if has_factory else spec.default
+            if value != default:
+                raise ConfigError(f"loop.{old_key}", _only_used_by(section, [owner], name))
+    allowed = [spec.name for spec in dataclasses.fields(chosen)]
+    for key in tree:
+        if key in allowed:
+            continue
+        users = [entry.name for entry in registry.entries()
+                 if key in _field_names(getattr(entry.obj, "Config", None))]
+        if users:
+            raise ConfigError(f"{section}.{key}", _only_used_by(section, users, name))
+        raise ConfigError(f"{section}.{key}", f"unknown key; {section} {name} takes "
+                                              + (f"only: {', '.join(allowed)}" if allowed else "no settings"))
+    return parse_dataclass(chosen, tree, f"{section}.", spelled)
+
+
+def _config_class(registry: Registry, section: str, name: str) -> type:
+    """The Config dataclass of the regime or filter ``name``, after checking that it has a usable one."""
+    base = {"regime": RegimeConfig, "filter": FilterConfig}[section]
+    if not isinstance(name, str):
+        raise ConfigError(f"loop.{section}", f"must be a string, got {name!r}")
+    try:
+        plugin = registry.get(name)
+    except LookupError as error:
+        raise ConfigError(f"loop.{section}", str(error)) from None
+    config_class = getattr(plugin, "Config", None)
+    usable = isinstance(config_class, type) and issubclass(config_class, base)
+    if not (usable and dataclasses.is_dataclass(config_class)):
+        raise ConfigError(f"loop.{section}",
+                          f"'{name}' has no Config dataclass deriving from {base.__name__}")
+    if section == "filter" and getattr(plugin, "stage", None) not in STAGES:
+        raise ConfigError("loop.filter", f"'{name}' has no stage; a filter's stage is one of "
+                                         f"{', '.join(STAGES)}")
+    return config_class
+
+
+def _field_names(config_class: Any) -> set[str]:
+    if not dataclasses.is_dataclass(config_class):
+        return set()
+    return {spec.name for spec in dataclasses.fields(config_class)}
+
+
+def _only_used_by(section: str, users: list[str], chosen: str) -> str:
+    return (f"is only used by {section} {', '.join(users)} ({section} is '{chosen}'); "
+            f"remove it or set loop.{section}={users[0]}")
 
 
 def _check_cross_fields(config: RunConfig) -> None:
-    """Checks that involve more than one key (single keys are checked by their metadata)."""
+    """Checks that involve more than one key (single keys are checked by their bounds)."""
     imbalance = config.data.imbalance
     if imbalance.profile == "counts" and not imbalance.counts:
         raise ConfigError("data.imbalance.counts", "must list one count per breed when profile is 'counts'")
-    if imbalance.counts is not None and any(c < 0 for c in imbalance.counts):
-        raise ConfigError("data.imbalance.counts", f"counts must be >= 0, got {imbalance.counts}")
     if imbalance.counts is not None and imbalance.profile != "counts":
         raise ConfigError("data.imbalance.counts", f"is only used with profile 'counts' (profile is '{imbalance.profile}')")
     if config.eval.fid_features == "inception":
-
         inception_weights_path(config.eval)  # refuses now, before any work, if the weights file is not local
-
-    try:
-        REGIMES.get(config.loop.regime)
-    except LookupError as error:
-        raise ConfigError("loop.regime", str(error)) from None
-
-    check_loop_config(config.loop)
-
+    build_regime(config).check(config.loop.generations)
     try:
         DATASETS.get(config.data.name)
     except LookupError as error:
@@ -237,37 +330,52 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
 # --- the generic, strict dataclass parser ------------------------------------------------------
 
 
-def _parse_dataclass(cls: type, tree: Any, prefix: str) -> Any:
+def parse_dataclass(cls: type, tree: Any, prefix: str, spelled: dict[str, str] | None = None) -> Any:
+    """An instance of the dataclass ``cls`` from ``tree``: the one strict parser of every config section.
+
+    Every key must be a field, every value of its type and within its ``bounded`` limits;
+    keys are named ``prefix + field`` in errors, or as ``spelled`` gives them (an alias the user wrote).
+    """
     if not isinstance(tree, dict):
         raise ConfigError(prefix.rstrip(".") or "config", f"must be a section (a mapping), got {tree!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(tree) - set(fields))
     if unknown:
-        raise ConfigError(prefix + str(unknown[0]), f"unknown key; allowed under '{prefix.rstrip('.') or 'the top level'}': {', '.join(fields)}")
+        allowed = ", ".join(fields)
+        if cls is LoopConfig:
+            allowed += f"; and, filling the regime and filter sections, {', '.join(LOOP_ALIASES)}"
+        where = prefix.rstrip(".") or "the top level"
+        raise ConfigError(prefix + str(unknown[0]), f"unknown key; allowed under '{where}': {allowed}")
     values = {}
     for name, value in tree.items():
-        values[name] = _parse_value(hints[name], value, prefix + name, fields[name].metadata)
+        key = (spelled or {}).get(name, prefix + name)
+        values[name] = _parse_value(hints[name], value, key, Bounds.of(fields[name]))
     return cls(**values)
 
 
-def _parse_value(hint: Any, value: Any, key: str, metadata: Any) -> Any:
+def _parse_value(hint: Any, value: Any, key: str, bounds: Bounds | None) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _parse_value(inner, value, key, metadata)
+        return _parse_value(inner, value, key, bounds)
     if dataclasses.is_dataclass(hint):
-        return _parse_dataclass(hint, value, key + ".")
+        return parse_dataclass(hint, value, key + ".")
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(key, f"must be a list, e.g. [1, 2, 3]; got {value!r}")
-        return [_parse_value(args[0], item, f"{key}[{i}]", {}) for i, item in enumerate(value)]
-    return _check_scalar(hint, value, key, metadata)
+        # The bounds of a list hold for each of its items.
+        return [_parse_value(args[0], item, f"{key}[{i}]", bounds) for i, item in enumerate(value)]
+    value = _check_type(hint, value, key)
+    if bounds is not None:
+        bounds.check(value, key)
+    return value
 
 
-def _check_scalar(hint: type, value: Any, key: str, metadata: Any) -> Any:
+def _check_type(hint: type, value: Any, key: str) -> Any:
+    """``value`` as a ``hint`` (an int passes as a float, and so does a YAML string like 1e-3)."""
     type_names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -280,10 +388,4 @@ def _check_scalar(hint: type, value: Any, key: str, metadata: Any) -> Any:
             pass
     if not ok:
         raise ConfigError(key, f"must be {type_names.get(hint, hint.__name__)}, got {value!r}")
-    low, high, choices = metadata.get("min"), metadata.get("max"), metadata.get("choices", ())
-    if choices and value not in choices:
-        raise ConfigError(key, f"must be one of {', '.join(choices)}; got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if low is not None and high is not None else f">= {low}" if low is not None else f"<= {high}"
-        raise ConfigError(key, f"must be {bounds}, got {value!r}")
     return value

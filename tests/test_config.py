@@ -6,6 +6,7 @@ import yaml
 
 from imagelab.config import RunConfig, config_from_dict, load_config, preset_names
 from imagelab.errors import ConfigError
+from imagelab.pools.regimes import MixConfig
 
 
 def test_no_config_is_the_default_lab_and_matches_the_toy_vae_preset():
@@ -80,3 +81,39 @@ def test_the_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "imagelab: error: loop.generations: must be an integer, got 'many'"
     assert not (tmp_path / "r").exists()
+
+
+def test_presets_with_flat_loop_keys_fill_the_regime_section():
+    assert load_config("alemohammad-fresh").regime == MixConfig(real_fraction=0.5, real_source="fresh")
+    assert load_config("bertrand-mix").regime == MixConfig(real_fraction=0.5, real_source="fixed")
+    for name in preset_names():
+        config = load_config(name)
+        assert (config.loop.regime == "mix") == isinstance(config.regime, MixConfig)
+
+
+def test_a_section_and_its_alias_say_the_same_and_a_filters_settings_need_that_filter():
+    by_alias = load_config(None, ["loop.filter=confident", "loop.filter_threshold=0.7",
+                                  "loop.regime=mix", "loop.real_fraction=0.25"])
+    by_section = load_config(None, ["loop.filter=confident", "filter.threshold=0.7",
+                                    "loop.regime=mix", "regime.real_fraction=0.25"])
+    assert by_alias.to_dict() == by_section.to_dict()
+    assert by_alias.to_dict()["filter"] == {"threshold": 0.7} and "filter_threshold" not in by_alias.to_dict()["loop"]
+    with pytest.raises(ConfigError, match=r"loop\.filter_threshold: and filter\.threshold are the same setting"):
+        load_config(None, ["loop.filter=confident", "loop.filter_threshold=0.7", "filter.threshold=0.7"])
+    with pytest.raises(ConfigError, match=r"loop\.detector_recall: is only used by filter provenance \(filter is "
+                                          r"'confident'\); remove it or set loop\.filter=provenance"):
+        load_config(None, ["loop.filter=confident", "loop.detector_recall=0.5"])
+    with pytest.raises(ConfigError, match=r"filter\.threshold: is only used by filter confident"):
+        load_config(None, ["filter.threshold=0.5"])
+    with pytest.raises(ConfigError, match=r"regime\.window: unknown key; regime mix takes only: real_fraction, "
+                                          r"real_fraction_schedule, real_source"):
+        load_config(None, ["loop.regime=mix", "regime.window=3"])
+
+
+def test_a_resolved_config_of_the_flat_layout_still_loads():
+    # config.yaml of a run made before the regime and filter sections: every flat key at its default.
+    old = load_config(None, ["loop.generations=3"]).to_dict()
+    del old["regime"], old["filter"]
+    old["loop"].update(real_fraction=0.0, real_fraction_schedule=None, real_source="fixed", filter_threshold=0.9,
+                       detector_recall=0.9, detector_false_positive_rate=0.05)
+    assert config_from_dict(old).to_dict() == load_config(None, ["loop.generations=3"]).to_dict()

@@ -28,7 +28,7 @@ def run_chain(seed: int) -> list[torch.Tensor]:
     samples: list[ImageSet] = []
     shares = [torch.bincount(labels, minlength=len(COUNTS)) / N]
     for generation in range(1, GENERATIONS + 1):
-        pool = REGIMES.get("replace")(PoolHistory(real, samples, 0.0, seed))
+        pool = REGIMES.get("replace")(REGIMES.get("replace").Config()).compose(PoolHistory(real, samples, seed))
         generator = resample(resample.Config(name="resample"), DataSpec(2, len(COUNTS)), torch.device("cpu"))
         generator.fit(pool, seed=derive_seed(seed, "fit", generation))
         samples.append(generator.sample(N, seed=derive_seed(seed, "sample", generation)))

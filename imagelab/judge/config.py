@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from imagelab.config_fields import bounded
 from imagelab.errors import ConfigError
 
 
@@ -15,30 +16,30 @@ class JudgeConfig:
     # accuracy on the toy dogs at 32 px in ~13 s of one CPU core; the other tiny timm models tried
     # (test_byobnet, test_efficientnet, test_convnext, test_vit) reached 73-98% in similar time.
     model: str = "test_resnet"
-    epochs: int = field(default=6, metadata={"min": 1})
-    batch_size: int = field(default=128, metadata={"min": 2})  # real images per batch
-    lr: float = field(default=6e-3, metadata={"min": 0.0})  # peak of the one-cycle schedule (AdamW)
-    weight_decay: float = field(default=5e-4, metadata={"min": 0.0})
-    drop_rate: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # dropout before the classifier
+    epochs: int = bounded(6, ge=1)
+    batch_size: int = bounded(128, ge=2)  # real images per batch
+    lr: float = bounded(6e-3, ge=0.0)  # peak of the one-cycle schedule (AdamW)
+    weight_decay: float = bounded(5e-4, ge=0.0)
+    drop_rate: float = bounded(0.0, ge=0.0, le=1.0)  # dropout before the classifier
     augment: bool = True  # mild blur, noise, colour shift, flips and shifts on every training image
     # Where "soft but fine" ends and "degenerate" begins, as Gaussian blur sigma in pixels at 32 px:
     # real images are blurred up to real_blur_max (and must stay recognized), degenerate training
     # images from outlier_blur_min to 3x that (and must not be).
-    real_blur_max: float = field(default=1.0, metadata={"min": 0.0})
-    outlier_blur_min: float = field(default=2.0, metadata={"min": 0.0})
+    real_blur_max: float = bounded(1.0, ge=0.0)
+    outlier_blur_min: float = bounded(2.0, ge=0.0)
     # Below this maximum softmax probability a prediction counts as unrecognized. None: derived from the
     # real held-out images, as the confidence that only real_reject_rate of them fall below, and at
     # least MAJORITY (the named breed more likely than all others together).
-    confidence_threshold: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
-    real_reject_rate: float = field(default=0.005, metadata={"min": 0.0, "max": 0.5})
+    confidence_threshold: float | None = bounded(None, ge=0.0, le=1.0)
+    real_reject_rate: float = bounded(0.005, ge=0.0, le=0.5)
     outlier_exposure: bool = True
-    outlier_fraction: float = field(default=0.5, metadata={"min": 0.0})  # degenerate images per real image in a batch
-    outlier_weight: float = field(default=0.5, metadata={"min": 0.0})  # weight of the cross-entropy to uniform
+    outlier_fraction: float = bounded(0.5, ge=0.0)  # degenerate images per real image in a batch
+    outlier_weight: float = bounded(0.5, ge=0.0)  # weight of the cross-entropy to uniform
     # Pixel blends of two real images of different breeds, per real image in a batch (0 = none). With
     # blend_target "mixup" the target is the blend's breed mixture (Zhang et al. 2018), with "uniform"
     # it is no breed at all: either way a half-and-half dog stops counting as one breed.
-    blend_fraction: float = field(default=0.25, metadata={"min": 0.0})
-    blend_target: str = field(default="mixup", metadata={"choices": ("mixup", "uniform")})
+    blend_fraction: float = bounded(0.25, ge=0.0)
+    blend_target: str = bounded("mixup", choices=("mixup", "uniform"))
     # A local weights file of the same timm model to start from (all but the classifier); None: from scratch.
     # Never fetched from a model hub; see imagelab/judge/pretrained.py for how to make one.
     pretrained: str | None = None

@@ -29,7 +29,6 @@ from imagelab.runtime import distributed
 from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import build_real_data
-from imagelab.pools.filters import Verdicts
 from imagelab.generators import DataSpec, Generator, NonFiniteLossError, build_generator, load_generator
 from imagelab.loop.health import generation_bytes, out_of_memory_named, require_free_space
 from imagelab.judge.model import JUDGING_BATCH
@@ -70,7 +69,7 @@ class CollapseLoop:
         """Run (or resume) every generation; returns all metrics rows."""
         config = self.config
         with self._timed("data"), self.processes.main_first():  # the main process fills the photo cache
-            data = build_real_data(config.data, reservoir_pools(config.loop))
+            data = build_real_data(config.data, reservoir_pools(config))
         self.data = data
         # What the run really got: images per breed in each split, and files the dataset could not use.
         self.folder.set("data", {"split_counts": data.realised_counts(), **data.source})
@@ -99,14 +98,14 @@ class CollapseLoop:
         self.real_shares = self._shares_of(self.rows[0]) if self.rows else None
 
         samples: list[ImageSet] = []
-        verdicts: list[Verdicts] = []  # the judge on each generation's samples, for the filters
+        judgements: list[Judgement] = []  # the judge on each generation's samples, for the filters
         generator: Generator | None = None
         for generation in range(1, config.loop.generations + 1):
-            pool = compose_pool(config.loop, data.pool, data.reservoir, samples, verdicts, config.seed, len(data.breeds))
+            pool = compose_pool(config, data.pool, data.reservoir, samples, judgements, len(data.breeds))
             generated, generator = self._generate(generation, pool, generator)
             samples.append(generated)
             judgement = self._measure(generation, generated, pool)
-            verdicts.append(Verdicts(judgement.labels, judgement.confidence))
+            judgements.append(judgement)
         self.folder.set("extinctions", extinctions(self.rows, self.detection_floors))
         self.folder.set("status", "complete")
         return LoopOutcome(data.breeds, self.rows, self.judge.accuracy, self.detection_floors)

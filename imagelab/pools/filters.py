@@ -1,83 +1,100 @@
 """Filters: what is kept of a set of images before it trains a generator.
 
-A filter works at one of two stages:
+A filter is a class registered in ``FILTERS`` (built in with ``@FILTERS.register("name")``,
+from the entry-point group ``imagelab.filters``, or as ``loop.filter=package.module:Class``).
+It brings its settings as a ``Config`` dataclass, read from the ``filter`` section of the
+run config, and works at one of two stages, its ``stage``:
 
 - ``samples``: on one generation's samples, before they join any later pool
-  (``confident``, ``rebalance``); it reads the judge's labels and confidences of
-  those samples, as stored in ``gen_NNN/judgement.safetensors``;
-- ``pool``: on a composed pool, real and synthetic images alike (``provenance``).
+  (``confident``, ``rebalance``); it reads the judge's Judgement of those samples
+  (labels, confidences, features), as stored in ``gen_NNN/judgement.safetensors``;
+- ``pool``: on a composed pool, real and synthetic images alike (``provenance``);
+  there is no Judgement of a pool, so it receives None.
 
-A filter returns the indices of the images it keeps (``rebalance`` may repeat
-some). Its randomness comes only from the generator it is handed, seeded by the
-caller from the run seed, so a resumed run keeps exactly the same images.
+``select`` returns the indices of the images it keeps (``rebalance`` may repeat some).
+Its randomness comes only from the generator it is handed, seeded by the caller from
+the run seed, so a resumed run keeps exactly the same images. A samples filter must
+depend only on the set, its Judgement, the real shares and that generator: a set is
+filtered once per pool it joins, and must lose the same images every time.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import ClassVar
 
 import torch
 
+from imagelab.config_fields import bounded
 from imagelab.data.imageset import REAL, UNLABELED, ImageSet
+from imagelab.judge.judgement import Judgement
 from imagelab.registry import Registry
 
 SAMPLES = "samples"  # applied to each generation's samples before they join a pool
 POOL = "pool"  # applied to the composed pool
+STAGES = (SAMPLES, POOL)
 
 
-@dataclass(frozen=True)
-class Verdicts:
-    """What the judge said about a set of samples (the parts of a Judgement that filters use)."""
-
-    labels: torch.Tensor  # (N,) int64 judged breed, or UNLABELED below the judge's threshold
-    confidence: torch.Tensor  # (N,) float maximum softmax probability
+@dataclass
+class FilterConfig:
+    """The ``filter`` section of the run config; a filter with settings derives its ``Config`` from it."""
 
 
-@dataclass(frozen=True)
-class FilterSettings:
-    threshold: float  # confident: minimum judge confidence
-    recall: float  # provenance: probability that the detector flags a synthetic image
-    false_positive_rate: float  # provenance: probability that it flags a real image
-    target_shares: torch.Tensor  # (C,) rebalance: generation-0 breed proportions, summing to 1
+class Filter(ABC):
+    """Keeps part of a set of images; built from its Config once per composed pool."""
+
+    Config: ClassVar[type[FilterConfig]] = FilterConfig
+    stage: ClassVar[str] = SAMPLES
+
+    def __init__(self, config: FilterConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def select(self, images: ImageSet, judgement: Judgement | None, *, real_shares: torch.Tensor,
+               generator: torch.Generator) -> torch.Tensor:
+        """int64 indices of the ``images`` kept.
+
+        ``judgement``: the judge on ``images`` (samples stage) or None (pool stage);
+        ``real_shares``: (C,) float64 breed proportions of the real pool (generation 0).
+        """
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line: the first of the class docstring."""
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return doc[0] if doc else cls.__name__
 
 
-Select = Callable[[ImageSet, "Verdicts | None", FilterSettings, torch.Generator], torch.Tensor]
+FILTERS: Registry[type[Filter]] = Registry("filter", entry_point_group="imagelab.filters")
 
 
-@dataclass(frozen=True)
-class Filter:
-    stage: str  # SAMPLES or POOL
-    select: Select  # (images, verdicts or None, settings, generator) -> int64 indices of the images kept
+@FILTERS.register("none")
+class KeepAll(Filter):
+    """Keep every image."""
+
+    def select(self, images, judgement, *, real_shares, generator):
+        return torch.arange(len(images))
 
 
-FILTERS: Registry[Filter] = Registry("filter")
+@dataclass
+class ConfidentConfig(FilterConfig):
+    threshold: float = bounded(0.9, ge=0.0, le=1.0)  # minimum judge confidence (maximum softmax probability)
 
 
-def _register(name: str, stage: str) -> Callable[[Select], Select]:
-    def decorator(select: Select) -> Select:
-        FILTERS.register(name)(Filter(stage, select))
-        return select
+@FILTERS.register("confident")
+class KeepConfident(Filter):
+    """Curation: keep the samples the judge names as a breed with confidence >= filter.threshold."""
 
-    return decorator
+    Config = ConfidentConfig
 
-
-@_register("none", SAMPLES)
-def keep_all(images: ImageSet, verdicts: Verdicts | None, settings: FilterSettings, generator: torch.Generator) -> torch.Tensor:
-    return torch.arange(len(images))
+    def select(self, images, judgement, *, real_shares, generator):
+        keep = (judgement.labels != UNLABELED) & (judgement.confidence >= self.config.threshold)
+        return keep.nonzero().flatten()
 
 
-@_register("confident", SAMPLES)
-def keep_confident(images: ImageSet, verdicts: Verdicts | None, settings: FilterSettings,
-                   generator: torch.Generator) -> torch.Tensor:
-    """Curation: keep the samples the judge names as a breed with confidence >= the threshold."""
-    keep = (verdicts.labels != UNLABELED) & (verdicts.confidence >= settings.threshold)
-    return keep.nonzero().flatten()
-
-
-@_register("rebalance", SAMPLES)
-def rebalance(images: ImageSet, verdicts: Verdicts | None, settings: FilterSettings,
-              generator: torch.Generator) -> torch.Tensor:
+@FILTERS.register("rebalance")
+class Rebalance(Filter):
     """Verification with feedback: resample the set toward the generation-0 breed proportions.
 
     The judge's labels sort the samples by breed; each breed the judge still finds gets
@@ -85,34 +102,48 @@ def rebalance(images: ImageSet, verdicts: Verdicts | None, settings: FilterSetti
     a breed with no sample cannot be brought back), drawn without replacement while its
     samples last and with replacement beyond. Unrecognized samples are dropped.
     """
-    labels = verdicts.labels
-    classes = settings.target_shares.numel()
-    found = torch.bincount(labels[labels != UNLABELED], minlength=classes)[:classes] > 0
-    target = settings.target_shares.double() * found
-    if target.sum() == 0:
-        return torch.zeros(0, dtype=torch.int64)
-    counts = apportion(target / target.sum(), len(images))
-    kept = []
-    for breed in found.nonzero().flatten().tolist():
-        members = (labels == breed).nonzero().flatten()
-        wanted = int(counts[breed])
-        shuffled = members[torch.randperm(len(members), generator=generator)]
-        extra = members[torch.randint(len(members), (max(wanted - len(members), 0),), generator=generator)]
-        kept += [shuffled[:wanted], extra]
-    return torch.cat(kept)
+
+    def select(self, images, judgement, *, real_shares, generator):
+        labels = judgement.labels
+        classes = real_shares.numel()
+        found = torch.bincount(labels[labels != UNLABELED], minlength=classes)[:classes] > 0
+        target = real_shares.double() * found
+        if target.sum() == 0:
+            return torch.zeros(0, dtype=torch.int64)
+        counts = apportion(target / target.sum(), len(images))
+        kept = []
+        for breed in found.nonzero().flatten().tolist():
+            members = (labels == breed).nonzero().flatten()
+            wanted = int(counts[breed])
+            shuffled = members[torch.randperm(len(members), generator=generator)]
+            missing = max(wanted - len(members), 0)
+            extra = members[torch.randint(len(members), (missing,), generator=generator)]
+            kept += [shuffled[:wanted], extra]
+        return torch.cat(kept)
 
 
-@_register("provenance", POOL)
-def drop_flagged(images: ImageSet, verdicts: Verdicts | None, settings: FilterSettings,
-                 generator: torch.Generator) -> torch.Tensor:
+@dataclass
+class DetectorConfig(FilterConfig):
+    detector_recall: float = bounded(0.9, ge=0.0, le=1.0)  # probability that a synthetic image is flagged
+    detector_false_positive_rate: float = bounded(0.05, ge=0.0, le=1.0)  # probability that a real one is
+
+
+@FILTERS.register("provenance")
+class DropFlagged(Filter):
     """Data isolation with an imperfect synthetic-content detector (a watermark, say).
 
-    Each synthetic image is flagged with probability ``recall``, each real image with
-    probability ``false_positive_rate``; flagged images leave the pool.
+    Each synthetic image is flagged with probability ``filter.detector_recall``, each real
+    image with probability ``filter.detector_false_positive_rate``; flagged images leave the pool.
     """
-    draw = torch.rand(len(images), generator=generator, dtype=torch.float64)
-    flag_rate = torch.where(images.provenance == REAL, settings.false_positive_rate, settings.recall)
-    return (draw >= flag_rate).nonzero().flatten()
+
+    Config = DetectorConfig
+    stage = POOL
+
+    def select(self, images, judgement, *, real_shares, generator):
+        draw = torch.rand(len(images), generator=generator, dtype=torch.float64)
+        flag_rate = torch.where(images.provenance == REAL, self.config.detector_false_positive_rate,
+                                self.config.detector_recall)
+        return (draw >= flag_rate).nonzero().flatten()
 
 
 def apportion(shares: torch.Tensor, total: int) -> torch.Tensor:
