@@ -26,7 +26,7 @@ import torch
 from imagelab.data.imageset import ImageSet
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
-from imagelab.generators.vae import MixturePrior
+from imagelab.generators.mixture_prior import MixturePrior
 from imagelab.seeding import sample_seeds
 
 
