@@ -11,10 +11,10 @@
 Generation 1 fine-tunes the folder's weights on the real pool; later generations
 fine-tune the previous generation's weights when ``loop.warm_start`` is true, or the
 folder's weights again otherwise. The noise schedule (timesteps, betas, prediction
-type) is the folder's; training, EMA and sampling are those of ``ddpm``. Nothing is
-downloaded: a missing or unusable folder stops the run before it starts. The folder
-must stay in place: a saved generation keeps only its weights and reads the
-architecture from it.
+type) is the folder's; training, EMA and sampling are those of every diffusion
+generator (``diffusion.py``, as for ``ddpm``). Nothing is downloaded: a missing or
+unusable folder stops the run before it starts. The folder must stay in place: a
+saved generation keeps only its weights and reads the architecture from it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec
-from imagelab.generators.ddpm import DDPM, DiffusionConfig
+from imagelab.generators.diffusion import DiffusionConfig, DiffusionGenerator
 
 UNET_DIR, SCHEDULER_DIR = "unet", "scheduler"
 UNET_CONFIG, SCHEDULER_CONFIG = "config.json", "scheduler_config.json"
@@ -56,18 +56,16 @@ class DiffusersPipelineConfig(DiffusionConfig):
 
 
 @GENERATORS.register("diffusers-pipeline")
-class DiffusersPipeline(DDPM):
+class DiffusersPipeline(DiffusionGenerator):
     """A local diffusers pipeline folder (generator.path) whose UNet2DModel is fine-tuned and sampled."""
 
     Config = DiffusersPipelineConfig
     config: DiffusersPipelineConfig
 
     def __init__(self, config: DiffusersPipelineConfig, data: DataSpec, device: torch.device) -> None:
-        super(DDPM, self).__init__(config, data, device)  # the architecture comes from the folder, not from config
-        self.folder = Path(config.path).expanduser()
-        unet = _read_json(self.folder / UNET_DIR / UNET_CONFIG)
-        self._check_unet_config(unet)
-        self.unet = None
+        super().__init__(config, data, device)
+        self.folder = Path(config.path).expanduser()  # the architecture comes from the folder, not from config
+        self._check_unet_config(_read_json(self.folder / UNET_DIR / UNET_CONFIG))
 
     def _check_unet_config(self, unet: dict[str, Any]) -> None:
         where = f"generator.path ({self.folder / UNET_DIR / UNET_CONFIG})"
@@ -97,9 +95,6 @@ class DiffusersPipeline(DDPM):
                                                 f"{SCHEDULER_DIR}/{SCHEDULER_CONFIG}")
         # Whatever scheduler the pipeline saved, its schedule keys (betas, timesteps, prediction) define training.
         return DDPMScheduler.from_config(schedule)
-
-    def _num_class_embeds(self) -> None:
-        return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
