@@ -22,7 +22,7 @@ def squared_error(network: nn.Module, batch: Batch) -> torch.Tensor:
     return error.square().sum() / batch.loss_denominator(1)
 
 
-def train(epochs: int = 3, batch_size: int = 4, loss=squared_error, **options) -> tuple[nn.Module, list[float]]:
+def train(epochs: int = 3, batch_size: int = 4, loss=squared_error, **options) -> tuple[nn.Module, list]:
     model = seeded_module(lambda: nn.Linear(4, 1), seed=1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     report = train_epochs(model, loss, optimizer, pool_size=len(POOL), batch_size=batch_size, epochs=epochs,
@@ -85,7 +85,7 @@ def test_a_non_finite_loss_stops_training_naming_the_generator_and_epoch():
 def test_the_parts_of_a_batch_cover_it_and_their_scaled_losses_average_to_its_mean(rows, count):
     batch_rows = torch.randperm(len(POOL))[:rows]
     values = TARGET.square()
-    parts = [Batch.split(batch_rows, Processes(index=i, count=count), torch.Generator()) for i in range(count)]
+    parts = [Batch.split(batch_rows, Processes(i, count), torch.Generator()) for i in range(count)]
     assert torch.equal(torch.cat([part.part_rows for part in parts]), batch_rows)  # contiguous, in order
     assert all(part.size == rows for part in parts)  # every process knows the whole batch's size
     # What DistributedDataParallel averages: the mean over processes of each part's scaled loss.

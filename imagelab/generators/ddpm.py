@@ -31,7 +31,8 @@ class DDPMConfig(DiffusionConfig):
 
     name: str = "ddpm"
     # UNet: level i has base_channels * channel_mult[i] channels; len(channel_mult) - 1 downsamplings.
-    base_channels: int = field(default=32, metadata={"min": 4})  # a multiple of 4 (group norm uses base/4 groups)
+    # A multiple of 4: group norm uses base_channels / 4 groups.
+    base_channels: int = field(default=32, metadata={"min": 4})
     channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
     layers_per_block: int = field(default=1, metadata={"min": 1})
     attention: bool = False  # self-attention at the lowest resolution and in the middle block
@@ -44,10 +45,11 @@ class DDPMConfig(DiffusionConfig):
         if self.base_channels % 4:
             raise ConfigError("generator.base_channels", f"must be a multiple of 4, got {self.base_channels}")
         if not self.channel_mult or any(m < 1 for m in self.channel_mult):
-            raise ConfigError("generator.channel_mult", f"must list one multiplier >= 1 per level, got {self.channel_mult}")
+            raise ConfigError("generator.channel_mult",
+                              f"must list one multiplier >= 1 per level, got {self.channel_mult}")
         if self.sampler == "ddpm" and self.sampling_steps > self.train_timesteps:
             raise ConfigError("generator.sampling_steps", f"the ddpm sampler takes at most train_timesteps "
-                                                          f"({self.train_timesteps}) steps, got {self.sampling_steps}")
+                              f"({self.train_timesteps}) steps, got {self.sampling_steps}")
 
 
 def build_unet(config: DDPMConfig, resolution: int, num_class_embeds: int | None = None) -> Any:
@@ -76,7 +78,7 @@ def _check_levels(channel_mult: list[int], resolution: int) -> None:
     levels = len(channel_mult)
     if resolution % 2 ** (levels - 1):
         raise ConfigError("generator.channel_mult", f"{levels} levels halve the image {levels - 1} times; "
-                                                    f"{resolution} px is not divisible by {2 ** (levels - 1)}")
+                          f"{resolution} px is not divisible by {2 ** (levels - 1)}")
 
 
 def build_training_scheduler(config: DDPMConfig) -> Any:
@@ -89,7 +91,7 @@ def build_training_scheduler(config: DDPMConfig) -> Any:
 
 @GENERATORS.register("ddpm")
 class DDPM(DiffusionGenerator):
-    """Denoising diffusion model (diffusers UNet2DModel + DDPMScheduler, EMA weights, DDIM/DPM-Solver++/DDPM sampling)."""
+    """Denoising diffusion model (diffusers UNet2DModel + DDPMScheduler, EMA weights, DDIM/DPM-Solver++)."""
 
     Config = DDPMConfig
     config: DDPMConfig
@@ -99,7 +101,7 @@ class DDPM(DiffusionGenerator):
         _check_levels(config.channel_mult, data.resolution)  # refuse now, not after data loading
 
     def _num_class_embeds(self) -> int | None:
-        """Rows of the UNet's class embedding; None: unconditional (the class-conditional variant has one per breed)."""
+        """Rows of the UNet's class embedding; None: unconditional (ddpm-cond has one per breed, plus one)."""
         return None
 
     def _build_unet(self) -> Any:

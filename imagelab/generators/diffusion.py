@@ -55,7 +55,7 @@ from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_
 
 
 def check_fields(config: GeneratorConfig) -> None:
-    """Bounds and choices from field metadata; the config parser checks YAML input, this direct construction."""
+    """Bounds and choices from field metadata (the config parser checks YAML; this, direct construction)."""
     for spec in fields(config):
         value, low, high = getattr(config, spec.name), spec.metadata.get("min"), spec.metadata.get("max")
         choices = spec.metadata.get("choices")
@@ -155,7 +155,8 @@ class DiffusionGenerator(Generator):
         unet = self._new_unet(derive_seed(seed, "init"))
         epochs = config.epochs
         if warm_start is not None:
-            load_warm_start(unet, warm_start.unet if isinstance(warm_start, DiffusionGenerator) else None, what)
+            previous = warm_start.unet if isinstance(warm_start, DiffusionGenerator) else None
+            load_warm_start(unet, previous, what)
             epochs = config.warm_start_epochs or config.epochs
 
         # 2. The pool stays on the device as one float tensor: no DataLoader, no per-batch copies.
@@ -198,7 +199,8 @@ class DiffusionGenerator(Generator):
         part = batch.part
         clean, noise, timesteps = images[batch.part_rows], noise[part], timesteps[part]
         conditioning = {key: value[part] for key, value in conditioning.items()}
-        noisy = scheduler.add_noise(clean, noise, timesteps).contiguous(memory_format=memory_format(self.device))
+        noisy = scheduler.add_noise(clean, noise, timesteps)
+        noisy = noisy.contiguous(memory_format=memory_format(self.device))
         targets: dict[str, Callable[[], torch.Tensor]] = {
             "epsilon": lambda: noise,
             "v_prediction": lambda: scheduler.get_velocity(clean, noise, timesteps),
@@ -208,7 +210,8 @@ class DiffusionGenerator(Generator):
         with autocast(self.device):
             prediction = network(noisy, timesteps, **conditioning).sample
         # The whole batch's element count from the pool's image size: a process's part may be empty.
-        return F.mse_loss(prediction.float(), target, reduction="sum") / batch.loss_denominator(images[0].numel())
+        error = F.mse_loss(prediction.float(), target, reduction="sum")
+        return error / batch.loss_denominator(images[0].numel())
 
     # --- sampling ------------------------------------------------------------------------------
 
@@ -237,7 +240,8 @@ class DiffusionGenerator(Generator):
             step_rngs += [torch_generator(0) for _ in range(padding)]
             chunk_labels = None
             if labels is not None:
-                chunk_labels = torch.cat([labels[first:first + batch], torch.zeros(padding, dtype=torch.int64)])
+                padded_labels = [labels[first:first + batch], torch.zeros(padding, dtype=torch.int64)]
+                chunk_labels = torch.cat(padded_labels)
                 chunk_labels = chunk_labels.to(self.device)
             images = self._denoise(unet, noise.to(self.device), chunk_labels, step_rngs)
             chunks.append(to_uint8(images[: len(chunk_seeds)].float().clamp(-1, 1)).cpu())
@@ -247,7 +251,8 @@ class DiffusionGenerator(Generator):
     def _denoise(self, unet: Any, noise: torch.Tensor, labels: torch.Tensor | None,
                  step_rngs: list[torch.Generator]) -> torch.Tensor:
         """Run the sampler from pure noise (B, 3, R, R) to images in about [-1, 1]."""
-        sampler = SAMPLERS.get(self.config.sampler)(self._training_scheduler().config, self.config.clip_sample)
+        build_sampler = SAMPLERS.get(self.config.sampler)
+        sampler = build_sampler(self._training_scheduler().config, self.config.clip_sample)
         sampler.set_timesteps(self.config.sampling_steps)
         sample = noise.contiguous(memory_format=memory_format(self.device))
         for timestep in sampler.timesteps:
@@ -265,12 +270,13 @@ class DiffusionGenerator(Generator):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         unet = self._new_unet(0)
-        unet.load_state_dict({k.removeprefix("unet."): v for k, v in tensors.items() if k.startswith("unet.")})
+        weights = {k.removeprefix("unet."): v for k, v in tensors.items() if k.startswith("unet.")}
+        unet.load_state_dict(weights)
         self.unet = unet.eval()
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """LR multiplier per step: linear from 0 to 1 over ``warmup_steps``, then cosine to 0 at ``total_steps``."""
+    """Linear from 0 to 1 over ``warmup_steps``, then cosine to 0 at ``total_steps``."""
 
     def multiplier(step: int) -> float:
         if step < warmup_steps:

@@ -54,15 +54,17 @@ CHUNK = 256  # images per encoder/decoder pass outside training; sampling pads t
 
 @dataclass
 class VAEConfig(GeneratorConfig):
-    """Settings of the ``vae`` generator; the defaults are sized for the embedded toy-dog lab on a small CPU."""
+    """Settings of the ``vae`` generator; the defaults suit the embedded toy-dog lab on a small CPU."""
 
     name: str = "vae"
     latent_dim: int = field(default=64, metadata={"min": 1})
-    width: int = field(default=16, metadata={"min": 1})  # channels after the first downsampling; x2 per stage, max 4x
+    # Channels after the first downsampling; x2 per stage, at most 4x.
+    width: int = field(default=16, metadata={"min": 1})
     # 10: enough for the decoder to keep rare breeds' marks at generation 1 (with 2,048 components, 8 epochs
     # kept 0.3-0.6% dalmatians of the real 1.9%, 10 epochs 0.5-0.8%; measured on two seeds).
     epochs: int = field(default=10, metadata={"min": 1})
-    warm_start_epochs: int | None = field(default=None, metadata={"min": 1})  # epochs when warm-started; None = epochs
+    # Epochs when warm-started; None = epochs.
+    warm_start_epochs: int | None = field(default=None, metadata={"min": 1})
     # Small batches: on a CPU budget the number of optimiser steps, not images seen, limits quality.
     batch_size: int = field(default=24, metadata={"min": 1})
     lr: float = field(default=7e-3, metadata={"min": 0.0})  # Adam, cosine-annealed to 0 over the fit
@@ -81,15 +83,19 @@ class VAEConfig(GeneratorConfig):
     gmm_components: int = field(default=2048, metadata={"min": 1})
     # "diag" fits 1,024 components in 64 dimensions ~6x faster than "full", with the same fidelity (measured).
     gmm_covariance: str = field(default="diag", metadata={"choices": COVARIANCES})
-    gmm_reg_covar: float = field(default=1e-4, metadata={"min": 0.0})  # added to covariance diagonals, latent units^2
-    temperature: float = field(default=1.0, metadata={"min": 0.0})  # scales each component's spread; 1.0 = unbiased
+    # Added to the covariances' diagonals, in latent units^2.
+    gmm_reg_covar: float = field(default=1e-4, metadata={"min": 0.0})
+    # Scales each component's spread; 1.0 = unbiased.
+    temperature: float = field(default=1.0, metadata={"min": 0.0})
 
     def __post_init__(self) -> None:
         # The config parser checks these bounds for YAML input; this covers direct construction too.
         for spec in fields(self):
-            value, low, choices = getattr(self, spec.name), spec.metadata.get("min"), spec.metadata.get("choices")
+            value, low = getattr(self, spec.name), spec.metadata.get("min")
+            choices = spec.metadata.get("choices")
             if choices and value not in choices:
-                raise ConfigError(f"generator.{spec.name}", f"must be one of {', '.join(choices)}; got {value!r}")
+                raise ConfigError(f"generator.{spec.name}",
+                                  f"must be one of {', '.join(choices)}; got {value!r}")
             if low is not None and value is not None and value < low:
                 raise ConfigError(f"generator.{spec.name}", f"must be >= {low}, got {value!r}")
         for name in ("lr", "temperature"):
@@ -101,7 +107,8 @@ def downsampling_stages(resolution: int) -> int:
     """Stride-2 stages from ``resolution`` down to the 4x4 bottleneck (3 for 32 px)."""
     stages = round(math.log2(resolution / 4)) if resolution >= 8 else 0
     if stages < 1 or 4 * 2**stages != resolution:
-        raise ConfigError("data.resolution", f"the vae needs 8, 16, 32, 64, ... (4 * 2^k) pixels, got {resolution}")
+        raise ConfigError("data.resolution",
+                          f"the vae needs 8, 16, 32, 64, ... (4 * 2^k) pixels, got {resolution}")
     return stages
 
 
@@ -148,10 +155,12 @@ class ConvVAE(nn.Module):
         """(B, latent_dim) -> (B, 3, R, R) in [-1, 1]."""
         detail = self.decoder(latents)
         coarse = self.to_coarse(latents).view(-1, 3, self.coarse, self.coarse)
-        return torch.tanh(detail + F.interpolate(coarse, size=detail.shape[-2:], mode="bilinear", align_corners=False))
+        coarse = F.interpolate(coarse, size=detail.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.tanh(detail + coarse)
 
-    def forward(self, images: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One training pass: reconstruction (B, 3, R, R) through a reparameterised latent, posterior mean and log-variance.
+    def forward(self, images: torch.Tensor,
+                noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training pass: reconstruction (B, 3, R, R) from a reparameterised latent, mean, log-variance.
 
         ``noise`` (B, latent_dim) is the standard-normal draw of the reparameterisation. Training goes
         through ``forward`` (not encode/decode) so that DistributedDataParallel sees the pass.
@@ -183,7 +192,7 @@ def vae_loss(model: nn.Module, images: torch.Tensor, noise: torch.Tensor, kl_wei
 
 @GENERATORS.register("vae")
 class VAE(Generator):
-    """Convolutional VAE sampled from a Gaussian mixture re-fitted to its training latents (Ghosh et al. 2020)."""
+    """Convolutional VAE sampled from a Gaussian mixture over its training latents (Ghosh et al. 2020)."""
 
     Config = VAEConfig
     config: VAEConfig
@@ -266,7 +275,7 @@ class VAE(Generator):
         return torch.cat(images).contiguous()
 
     def sample_latents(self, n: int, *, seed: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """The latents of samples start..start+n-1, (n, latent_dim), and the mixture component of each, (n,)."""
+        """Latents (n, latent_dim) of samples start..start+n-1 and the mixture component of each, (n,)."""
         if self.prior is None:
             raise RuntimeError("the vae must be fitted (or loaded) before sampling")
         return self.prior.sample(sample_seeds(seed, n, start), self.config.temperature)
