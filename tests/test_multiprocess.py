@@ -22,11 +22,12 @@ from safetensors.torch import load_file
 
 from imagelab.cli import main
 from imagelab.data.imageset import ImageSet
-from imagelab.runtime.distributed import Processes
 from imagelab.generators import DataSpec, load_generator
 from imagelab.generators.ddpm import DDPM, DDPMConfig
+from imagelab.generators.training import Batch
 from imagelab.generators.vae import VAE, VAEConfig, vae_loss
 from imagelab.judge.model import Judge
+from imagelab.runtime.distributed import Processes
 from imagelab.seeding import derive_seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +136,8 @@ def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_ddpm(rows
 
     def loss_of(model, processes):
         rng = torch.Generator().manual_seed(3)  # every process draws the whole batch's noise from the same seed
-        return ddpm._training_loss(model, scheduler, images, None, torch.arange(rows), rng, processes)
+        batch = Batch.split(torch.arange(rows), processes, rng)
+        return ddpm.training_loss(model, batch, scheduler, images, None)
 
     whole = split_gradients(lambda: ddpm._new_unet(1), loss_of, 1)
     parts = split_gradients(lambda: ddpm._new_unet(1), loss_of, count)

@@ -15,8 +15,9 @@ from imagelab.data.imageset import ImageSet
 from imagelab.data.toydogs import render_dogs
 from imagelab.errors import ConfigError
 from imagelab.generators import DataSpec, NonFiniteLossError, load_generator
+from imagelab.generators.mixture_prior import MixturePrior
 from imagelab.generators.resample import Resample, ResampleConfig
-from imagelab.generators.vae import VAE, ConvVAE, MixturePrior, VAEConfig
+from imagelab.generators.vae import VAE, ConvVAE, VAEConfig
 
 RESOLUTION = 16
 SPEC = DataSpec(RESOLUTION, 3)

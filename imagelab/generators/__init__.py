@@ -1,5 +1,9 @@
 """Generators: the protocol, the registry, and the built-in generators (registered on import)."""
 
+from imagelab.errors import NonFiniteLossError
+
+# Importing the built-ins registers them.
+from imagelab.generators import ddpm, ddpm_cond, diffusers_pipeline, gmm, resample, vae  # noqa: F401
 from imagelab.generators.base import (
     GENERATORS,
     DataSpec,
@@ -9,8 +13,6 @@ from imagelab.generators.base import (
     build_generator,
     load_generator,
 )
-from imagelab.errors import NonFiniteLossError
-from imagelab.generators import ddpm, ddpm_cond, diffusers_pipeline, gmm, resample, vae  # noqa: E402,F401  (register the built-ins)
 
 __all__ = ["GENERATORS", "DataSpec", "FitReport", "Generator", "GeneratorConfig", "NonFiniteLossError",
            "build_generator", "load_generator"]

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from imagelab.data.imageset import ImageSet
-from imagelab.runtime.finite import check_finite  # noqa: F401  (public here for plugins)
 from imagelab.registry import Registry
+from imagelab.runtime.finite import check_finite  # noqa: F401  (public here for plugins)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -99,7 +99,8 @@ class Generator(ABC):
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"config": asdict(self.config), "data": asdict(self.data)}
         (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_tensors().items()}, str(directory / WEIGHTS_FILE))
+        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_tensors().items()}
+        save_file(tensors, str(directory / WEIGHTS_FILE))
 
     @classmethod
     def load(cls, directory: Path, device: torch.device) -> Generator:

@@ -38,13 +38,15 @@ class DDPMCondConfig(DDPMConfig):
     """Settings of the ``ddpm-cond`` generator: those of ``ddpm`` plus label dropout and guidance."""
 
     name: str = "ddpm-cond"
-    label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})  # P(label -> "no label") in training
-    guidance_weight: float = field(default=0.0, metadata={"min": 0.0, "max": 100.0})  # w; lambda = 1 / (1 + w)
+    # P(label -> "no label") in training.
+    label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    # w; lambda = 1 / (1 + w).
+    guidance_weight: float = field(default=0.0, metadata={"min": 0.0, "max": 100.0})
 
 
 @GENERATORS.register("ddpm-cond")
 class DDPMCond(DDPM):
-    """Class-conditional ddpm with label dropout and classifier-free guidance (guidance_weight w, lambda = 1/(1+w))."""
+    """Class-conditional ddpm with label dropout and classifier-free guidance (weight w, lambda = 1/(1+w))."""
 
     Config = DDPMCondConfig
     config: DDPMCondConfig
@@ -76,15 +78,21 @@ class DDPMCond(DDPM):
         return torch.where(drop, self.null_label, labels)
 
     def _sample_labels(self, n: int, seed: int, start: int = 0) -> torch.Tensor:
-        """(n,) breeds of samples start..start+n-1, in proportion to the training pool's; label i depends only on (seed, i)."""
+        """(n,) breeds of samples start..start+n-1, in proportion to the training pool's.
+
+        Label i depends only on (seed, i).
+        """
         if self.label_counts is None:
             raise RuntimeError("the ddpm-cond generator must be fitted (or loaded) before sampling")
         # A uniform number per sample, from the normal CDF of that sample's own normal draw.
-        uniform = torch.special.ndtr(per_sample_randn((1,), sample_seeds(derive_seed(seed, "labels"), n, start))[:, 0].double())
+        normal = per_sample_randn((1,), sample_seeds(derive_seed(seed, "labels"), n, start))[:, 0]
+        uniform = torch.special.ndtr(normal.double())
         cumulative = torch.cumsum(self.label_counts, 0)
-        return torch.searchsorted(cumulative / cumulative[-1], uniform, right=True).clamp_(max=len(cumulative) - 1)
+        breeds = torch.searchsorted(cumulative / cumulative[-1], uniform, right=True)
+        return breeds.clamp_(max=len(cumulative) - 1)
 
-    def _predict(self, unet: Any, noisy: torch.Tensor, timestep: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _predict(self, unet: Any, noisy: torch.Tensor, timestep: torch.Tensor,
+                 labels: torch.Tensor | None) -> torch.Tensor:
         weight = self.config.guidance_weight
         if weight == 0:
             return unet(noisy, timestep, class_labels=labels).sample

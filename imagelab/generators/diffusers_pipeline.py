@@ -11,10 +11,10 @@
 Generation 1 fine-tunes the folder's weights on the real pool; later generations
 fine-tune the previous generation's weights when ``loop.warm_start`` is true, or the
 folder's weights again otherwise. The noise schedule (timesteps, betas, prediction
-type) is the folder's; training, EMA and sampling are those of ``ddpm``. Nothing is
-downloaded: a missing or unusable folder stops the run before it starts. The folder
-must stay in place: a saved generation keeps only its weights and reads the
-architecture from it.
+type) is the folder's; training, EMA and sampling are those of every diffusion
+generator (``diffusion.py``, as for ``ddpm``). Nothing is downloaded: a missing or
+unusable folder stops the run before it starts. The folder must stay in place: a
+saved generation keeps only its weights and reads the architecture from it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec
-from imagelab.generators.ddpm import DDPM, DiffusionConfig
+from imagelab.generators.diffusion import DiffusionConfig, DiffusionGenerator
 
 UNET_DIR, SCHEDULER_DIR = "unet", "scheduler"
 UNET_CONFIG, SCHEDULER_CONFIG = "config.json", "scheduler_config.json"
@@ -46,60 +46,62 @@ class DiffusersPipelineConfig(DiffusionConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.path is None:
-            raise ConfigError("generator.path", "the diffusers-pipeline generator needs the folder of a saved diffusers "
-                                                "pipeline (with unet/ and scheduler/), e.g. generator.path=my-pipeline")
+            raise ConfigError("generator.path", "the diffusers-pipeline generator needs the folder of a "
+                              "saved diffusers pipeline (with unet/ and scheduler/), "
+                              "e.g. generator.path=my-pipeline")
         folder = Path(self.path).expanduser()
         for part, file in ((UNET_DIR, UNET_CONFIG), (SCHEDULER_DIR, SCHEDULER_CONFIG)):
             if not (folder / part / file).is_file():
                 raise ConfigError("generator.path", f"'{self.path}' is not a saved diffusers pipeline: "
-                                                    f"{part}/{file} is missing (write one with pipeline.save_pretrained)")
+                                  f"{part}/{file} is missing (write one with pipeline.save_pretrained)")
 
 
 @GENERATORS.register("diffusers-pipeline")
-class DiffusersPipeline(DDPM):
+class DiffusersPipeline(DiffusionGenerator):
     """A local diffusers pipeline folder (generator.path) whose UNet2DModel is fine-tuned and sampled."""
 
     Config = DiffusersPipelineConfig
     config: DiffusersPipelineConfig
 
     def __init__(self, config: DiffusersPipelineConfig, data: DataSpec, device: torch.device) -> None:
-        super(DDPM, self).__init__(config, data, device)  # the architecture comes from the folder, not from config
+        super().__init__(config, data, device)
+        # The architecture comes from the folder, not from the config.
         self.folder = Path(config.path).expanduser()
-        unet = _read_json(self.folder / UNET_DIR / UNET_CONFIG)
-        self._check_unet_config(unet)
-        self.unet = None
+        self._check_unet_config(_read_json(self.folder / UNET_DIR / UNET_CONFIG))
 
     def _check_unet_config(self, unet: dict[str, Any]) -> None:
         where = f"generator.path ({self.folder / UNET_DIR / UNET_CONFIG})"
         if unet.get("_class_name") != "UNet2DModel":
-            raise ConfigError(where, f"the pipeline's unet is a {unet.get('_class_name')}; only UNet2DModel is supported")
+            raise ConfigError(where, f"the pipeline's unet is a {unet.get('_class_name')}; "
+                                     "only UNet2DModel is supported")
         if unet.get("in_channels") != 3 or unet.get("out_channels") != 3:
             raise ConfigError(where, "the unet must map 3-channel (RGB) images to 3 channels")
         if unet.get("num_class_embeds") or unet.get("class_embed_type"):
-            raise ConfigError(where, "class-conditional unets are not supported; use generator.name=ddpm-cond")
+            raise ConfigError(where, "class-conditional unets are not supported; "
+                                     "use generator.name=ddpm-cond")
         size = unet.get("sample_size")
         if size not in (None, self.data.resolution) and size != [self.data.resolution] * 2:
-            raise ConfigError(where, f"the unet was built for {size} px images, the data is {self.data.resolution} px; "
+            raise ConfigError(where, f"the unet was built for {size} px images, "
+                                     f"the data is {self.data.resolution} px; "
                                      f"set data.resolution={size}")
 
     def _build_unet(self) -> Any:
         from diffusers import UNet2DModel
 
         # The folder's weights: fine-tuning starts from them (local files only; nothing is downloaded).
-        return UNet2DModel.from_pretrained(self.folder, subfolder=UNET_DIR, local_files_only=True, low_cpu_mem_usage=False)
+        return UNet2DModel.from_pretrained(self.folder, subfolder=UNET_DIR, local_files_only=True,
+                                           low_cpu_mem_usage=False)
 
     def _training_scheduler(self) -> Any:
         from diffusers import DDPMScheduler
 
         schedule = _read_json(self.folder / SCHEDULER_DIR / SCHEDULER_CONFIG)
         if schedule.get("prediction_type", "epsilon") not in ("epsilon", "v_prediction", "sample"):
-            raise ConfigError("generator.path", f"unsupported prediction_type {schedule['prediction_type']!r} in "
-                                                f"{SCHEDULER_DIR}/{SCHEDULER_CONFIG}")
-        # Whatever scheduler the pipeline saved, its schedule keys (betas, timesteps, prediction) define training.
+            raise ConfigError("generator.path", f"unsupported prediction_type "
+                              f"{schedule['prediction_type']!r} in {SCHEDULER_DIR}/{SCHEDULER_CONFIG}")
+        # Whatever scheduler the pipeline saved, its schedule keys (betas, timesteps, prediction) define
+        # training.
         return DDPMScheduler.from_config(schedule)
-
-    def _num_class_embeds(self) -> None:
-        return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -26,17 +26,19 @@ import torch
 from imagelab.data.imageset import ImageSet
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
-from imagelab.generators.vae import MixturePrior
+from imagelab.generators.mixture_prior import MixturePrior
 from imagelab.seeding import sample_seeds
 
 
 @dataclass
 class GMMConfig(GeneratorConfig):
     name: str = "gmm"
-    components: int = field(default=10, metadata={"min": 1})  # Gaussians in the mixture (one per breed by default)
+    # Gaussians in the mixture (one per breed of the default data).
+    components: int = field(default=10, metadata={"min": 1})
     pca_dimensions: int = field(default=64, metadata={"min": 1})  # principal components of the pixels kept
     covariance: str = field(default="full", metadata={"choices": ("full", "diag")})
-    reg_covar: float = field(default=1e-6, metadata={"min": 0.0})  # added to each covariance's diagonal (PCA units)
+    # Added to each covariance's diagonal (PCA units).
+    reg_covar: float = field(default=1e-6, metadata={"min": 0.0})
 
 
 @GENERATORS.register("gmm")
@@ -57,15 +59,17 @@ class GaussianMixtureGenerator(Generator):
         pixels = pool.images.reshape(len(pool), -1).double().cpu() / 255  # (N, P)
         most = min(pixels.shape)
         if self.config.pca_dimensions > most:
-            raise ConfigError("generator.pca_dimensions", f"must be at most min(pool size, pixels) = {most} for a pool "
-                              f"of {len(pool)} images of {pixels.shape[1]} values, got {self.config.pca_dimensions}")
+            raise ConfigError("generator.pca_dimensions",
+                              f"must be at most min(pool size, pixels) = {most} for a pool of {len(pool)} "
+                              f"images of {pixels.shape[1]} values, got {self.config.pca_dimensions}")
         pca = PCA(n_components=self.config.pca_dimensions, random_state=seed % 2**32)
         coordinates = torch.from_numpy(pca.fit_transform(pixels.numpy()))  # (N, d)
         self.pca_mean = torch.from_numpy(pca.mean_).float()
         self.pca_components = torch.from_numpy(pca.components_).float()
         self.prior = MixturePrior.fit(coordinates, self.config.components, self.config.reg_covar, seed,
                                       covariance=self.config.covariance)
-        return FitReport(losses=[0.0])  # EM has no loss curve worth logging; a finite value keeps logs uniform
+        # EM has no loss curve worth logging; a finite value keeps the logs uniform.
+        return FitReport(losses=[0.0])
 
     def sample(self, n: int, *, seed: int) -> ImageSet:
         if self.prior is None or self.pca_mean is None or self.pca_components is None:

@@ -48,8 +48,8 @@ def dpm_solver_sampler(training_config: Any, clip: bool) -> Any:
     from diffusers import DPMSolverMultistepScheduler
 
     # Dynamic thresholding with a maximum of 1.0 is a plain clamp of the data prediction to [-1, 1].
-    return DPMSolverMultistepScheduler.from_config(training_config, algorithm_type="dpmsolver++", solver_order=2,
-                                                   thresholding=clip, sample_max_value=1.0)
+    return DPMSolverMultistepScheduler.from_config(training_config, algorithm_type="dpmsolver++",
+                                                   solver_order=2, thresholding=clip, sample_max_value=1.0)
 
 
 def sampler_names() -> tuple[str, ...]:

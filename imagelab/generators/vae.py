@@ -25,20 +25,27 @@ same reason (see ConvVAE and ``edge_weight``).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from imagelab.runtime import distributed
 from imagelab.data.imageset import ImageSet, to_uint8
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
-from imagelab.runtime.finite import check_finite
-from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_generator
+from imagelab.generators.mixture_prior import MixturePrior
+from imagelab.generators.training import (
+    Batch,
+    autocast,
+    check_pool,
+    load_warm_start,
+    memory_format,
+    optimizer_steps,
+    seeded_module,
+    train_epochs,
+)
+from imagelab.seeding import derive_seed, sample_seeds
 
 PRIORS = ("gmm", "normal")
 COVARIANCES = ("diag", "full")  # scikit-learn's covariance_type
@@ -47,15 +54,17 @@ CHUNK = 256  # images per encoder/decoder pass outside training; sampling pads t
 
 @dataclass
 class VAEConfig(GeneratorConfig):
-    """Settings of the ``vae`` generator; the defaults are sized for the embedded toy-dog lab on a small CPU."""
+    """Settings of the ``vae`` generator; the defaults suit the embedded toy-dog lab on a small CPU."""
 
     name: str = "vae"
     latent_dim: int = field(default=64, metadata={"min": 1})
-    width: int = field(default=16, metadata={"min": 1})  # channels after the first downsampling; x2 per stage, max 4x
+    # Channels after the first downsampling; x2 per stage, at most 4x.
+    width: int = field(default=16, metadata={"min": 1})
     # 10: enough for the decoder to keep rare breeds' marks at generation 1 (with 2,048 components, 8 epochs
     # kept 0.3-0.6% dalmatians of the real 1.9%, 10 epochs 0.5-0.8%; measured on two seeds).
     epochs: int = field(default=10, metadata={"min": 1})
-    warm_start_epochs: int | None = field(default=None, metadata={"min": 1})  # epochs when warm-started; None = epochs
+    # Epochs when warm-started; None = epochs.
+    warm_start_epochs: int | None = field(default=None, metadata={"min": 1})
     # Small batches: on a CPU budget the number of optimiser steps, not images seen, limits quality.
     batch_size: int = field(default=24, metadata={"min": 1})
     lr: float = field(default=7e-3, metadata={"min": 0.0})  # Adam, cosine-annealed to 0 over the fit
@@ -74,15 +83,19 @@ class VAEConfig(GeneratorConfig):
     gmm_components: int = field(default=2048, metadata={"min": 1})
     # "diag" fits 1,024 components in 64 dimensions ~6x faster than "full", with the same fidelity (measured).
     gmm_covariance: str = field(default="diag", metadata={"choices": COVARIANCES})
-    gmm_reg_covar: float = field(default=1e-4, metadata={"min": 0.0})  # added to covariance diagonals, latent units^2
-    temperature: float = field(default=1.0, metadata={"min": 0.0})  # scales each component's spread; 1.0 = unbiased
+    # Added to the covariances' diagonals, in latent units^2.
+    gmm_reg_covar: float = field(default=1e-4, metadata={"min": 0.0})
+    # Scales each component's spread; 1.0 = unbiased.
+    temperature: float = field(default=1.0, metadata={"min": 0.0})
 
     def __post_init__(self) -> None:
         # The config parser checks these bounds for YAML input; this covers direct construction too.
         for spec in fields(self):
-            value, low, choices = getattr(self, spec.name), spec.metadata.get("min"), spec.metadata.get("choices")
+            value, low = getattr(self, spec.name), spec.metadata.get("min")
+            choices = spec.metadata.get("choices")
             if choices and value not in choices:
-                raise ConfigError(f"generator.{spec.name}", f"must be one of {', '.join(choices)}; got {value!r}")
+                raise ConfigError(f"generator.{spec.name}",
+                                  f"must be one of {', '.join(choices)}; got {value!r}")
             if low is not None and value is not None and value < low:
                 raise ConfigError(f"generator.{spec.name}", f"must be >= {low}, got {value!r}")
         for name in ("lr", "temperature"):
@@ -94,7 +107,8 @@ def downsampling_stages(resolution: int) -> int:
     """Stride-2 stages from ``resolution`` down to the 4x4 bottleneck (3 for 32 px)."""
     stages = round(math.log2(resolution / 4)) if resolution >= 8 else 0
     if stages < 1 or 4 * 2**stages != resolution:
-        raise ConfigError("data.resolution", f"the vae needs 8, 16, 32, 64, ... (4 * 2^k) pixels, got {resolution}")
+        raise ConfigError("data.resolution",
+                          f"the vae needs 8, 16, 32, 64, ... (4 * 2^k) pixels, got {resolution}")
     return stages
 
 
@@ -141,10 +155,12 @@ class ConvVAE(nn.Module):
         """(B, latent_dim) -> (B, 3, R, R) in [-1, 1]."""
         detail = self.decoder(latents)
         coarse = self.to_coarse(latents).view(-1, 3, self.coarse, self.coarse)
-        return torch.tanh(detail + F.interpolate(coarse, size=detail.shape[-2:], mode="bilinear", align_corners=False))
+        coarse = F.interpolate(coarse, size=detail.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.tanh(detail + coarse)
 
-    def forward(self, images: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One training pass: reconstruction (B, 3, R, R) through a reparameterised latent, posterior mean and log-variance.
+    def forward(self, images: torch.Tensor,
+                noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training pass: reconstruction (B, 3, R, R) from a reparameterised latent, mean, log-variance.
 
         ``noise`` (B, latent_dim) is the standard-normal draw of the reparameterisation. Training goes
         through ``forward`` (not encode/decode) so that DistributedDataParallel sees the pass.
@@ -152,71 +168,6 @@ class ConvVAE(nn.Module):
         mean, log_var = self.encode(images)
         latents = mean + noise * torch.exp(0.5 * log_var)
         return self.decode(latents), mean, log_var
-
-
-@dataclass
-class MixturePrior:
-    """A Gaussian mixture over latents as plain tensors: weights (K,), means (K, D), scale_tril (K, D, D)."""
-
-    weights: torch.Tensor
-    means: torch.Tensor
-    scale_tril: torch.Tensor  # lower Cholesky factor of each component's covariance
-
-    @classmethod
-    def standard_normal(cls, latent_dim: int) -> MixturePrior:
-        return cls(torch.ones(1), torch.zeros(1, latent_dim), torch.eye(latent_dim).unsqueeze(0))
-
-    @classmethod
-    def fit(cls, latents: torch.Tensor, components: int, reg_covar: float, seed: int,
-            covariance: str = "full") -> MixturePrior:
-        """Fit a mixture with ``covariance`` "full" or "diag" to ``latents`` (N, D) with scikit-learn's EM."""
-        # Only fitting needs scikit-learn; loading and sampling do not.
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import GaussianMixture
-        from threadpoolctl import threadpool_limits
-
-        points = latents.detach().double().cpu().numpy()
-        mixture = GaussianMixture(
-            n_components=min(components, len(points)),
-            covariance_type=covariance,
-            reg_covar=reg_covar,
-            max_iter=200,
-            random_state=seed % 2**32,
-        )
-        # One BLAS thread: the matrices are tiny, and extra threads spin against the training threads
-        # (measured 0.4 s single-threaded vs 8 s with 2 OpenBLAS threads on a busy 2-core machine).
-        with threadpool_limits(limits=1), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # an unconverged EM is still a usable density
-            mixture.fit(points)
-        covariances = torch.from_numpy(mixture.covariances_)
-        if covariance == "diag":  # (K, D) variances -> (K, D, D), so sampling has one code path
-            covariances = torch.diag_embed(covariances)
-        return cls(
-            torch.from_numpy(mixture.weights_).float(),
-            torch.from_numpy(mixture.means_).float(),
-            torch.linalg.cholesky(covariances).float(),
-        )
-
-    def sample(self, seeds: list[int], temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """One latent per seed: (len(seeds), D) latents and (len(seeds),) component indices.
-
-        Row i uses only ``seeds[i]``: its first standard-normal draw picks the component
-        (through the normal CDF, a uniform number), the other D draw the point.
-        """
-        latent_dim = self.means.shape[1]
-        noise = per_sample_randn((latent_dim + 1,), seeds)  # (N, 1 + D), CPU
-        uniform = torch.special.ndtr(noise[:, 0].double())
-        cumulative = torch.cumsum(self.weights.double().cpu(), 0)
-        component = torch.searchsorted(cumulative / cumulative[-1], uniform).clamp_(max=len(cumulative) - 1)
-        spread = torch.einsum("nij,nj->ni", self.scale_tril.cpu()[component], noise[:, 1:])
-        return self.means.cpu()[component] + temperature * spread, component
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"prior.weights": self.weights, "prior.means": self.means, "prior.scale_tril": self.scale_tril}
-
-    @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> MixturePrior:
-        return cls(*(tensors[f"prior.{k}"].float().cpu() for k in ("weights", "means", "scale_tril")))
 
 
 def vae_loss(model: nn.Module, images: torch.Tensor, noise: torch.Tensor, kl_weight: float,
@@ -241,7 +192,7 @@ def vae_loss(model: nn.Module, images: torch.Tensor, noise: torch.Tensor, kl_wei
 
 @GENERATORS.register("vae")
 class VAE(Generator):
-    """Convolutional VAE sampled from a Gaussian mixture re-fitted to its training latents (Ghosh et al. 2020)."""
+    """Convolutional VAE sampled from a Gaussian mixture over its training latents (Ghosh et al. 2020)."""
 
     Config = VAEConfig
     config: VAEConfig
@@ -253,67 +204,39 @@ class VAE(Generator):
         self.prior: MixturePrior | None = None
 
     def _new_model(self, seed: int) -> ConvVAE:
-        # Initial weights come from ``seed`` without disturbing the caller's global RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = ConvVAE(self.data.resolution, self.config.width, self.config.latent_dim)
-        return model.to(self.device, memory_format=self._memory_format)
-
-    @property
-    def _memory_format(self) -> torch.memory_format:
-        # channels_last helps cuDNN; on the CPU it measured ~10% slower for this small net.
-        return torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        config = self.config
+        model = seeded_module(lambda: ConvVAE(self.data.resolution, config.width, config.latent_dim), seed)
+        return model.to(self.device, memory_format=memory_format(self.device))
 
     def fit(self, pool: ImageSet, *, seed: int, warm_start: Generator | None = None) -> FitReport:
         config = self.config
-        if len(pool) == 0:
-            raise ValueError("the vae cannot fit an empty pool")
-        if pool.resolution != self.data.resolution:
-            raise ValueError(f"pool resolution {pool.resolution} differs from the vae's {self.data.resolution}")
+        check_pool(pool, self.data.resolution, "vae")
 
         # 1. Network: fresh from the seed, or the previous generation's weights.
         model = self._new_model(derive_seed(seed, "init"))
         epochs = config.epochs
         if warm_start is not None:
-            if not isinstance(warm_start, VAE) or warm_start.model is None:
-                raise ValueError("warm_start must be a fitted vae")
-            try:
-                model.load_state_dict(warm_start.model.state_dict())
-            except RuntimeError as error:
-                raise ValueError(f"warm_start vae has another architecture: {error}") from None
+            load_warm_start(model, warm_start.model if isinstance(warm_start, VAE) else None, "vae")
             epochs = config.warm_start_epochs or config.epochs
 
         # 2. Train on the whole pool held as one float tensor: no DataLoader, no per-batch conversion.
-        #    Launched as several processes, each trains on its part of every batch (distributed.py).
-        processes = distributed.current()
-        network = processes.data_parallel(model)
-        images = pool.as_float().to(self.device).contiguous(memory_format=self._memory_format)
-        order_rng = torch_generator(derive_seed(seed, "order"))
-        noise_rng = torch.Generator(device=self.device).manual_seed(derive_seed(seed, "noise"))
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=self.device.type in ("cpu", "cuda"))
-        steps = epochs * math.ceil(len(pool) / config.batch_size)
+        images = pool.as_float().to(self.device).contiguous(memory_format=memory_format(self.device))
+        fused = self.device.type in ("cpu", "cuda")
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
+        steps = optimizer_steps(len(pool), config.batch_size, epochs)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        report = FitReport()
-        model.train()
-        for epoch in tqdm(range(epochs), desc="vae fit", unit="epoch", leave=False):
-            order = torch.randperm(len(pool), generator=order_rng).to(self.device)
-            epoch_loss = torch.zeros((), device=self.device)
-            for batch_index in order.split(config.batch_size):
-                # The whole batch's noise is drawn in every process, so each part gets the rows it would get alone.
-                noise = torch.randn(len(batch_index), config.latent_dim, generator=noise_rng, device=self.device)
-                part = processes.batch_part(len(batch_index))
-                batch = images[batch_index[part]]
-                pixels = len(batch_index) * images[0].numel() / processes.count
-                with autocast:
-                    loss = vae_loss(network, batch, noise[part], config.kl_weight, config.edge_weight, pixels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                epoch_loss += loss.detach() * len(batch_index)
-            epoch_loss = processes.sum(epoch_loss) / processes.count  # the whole pool's loss, in every process
-            report.losses.append(check_finite(epoch_loss / len(pool), f"vae epoch {epoch + 1}/{epochs}"))
+
+        def batch_loss(network: nn.Module, batch: Batch) -> torch.Tensor:
+            # The whole batch's noise is drawn in every process: each part gets the rows it would get alone.
+            noise = torch.randn(batch.size, config.latent_dim, generator=batch.rng, device=self.device)
+            pixels = batch.loss_denominator(images[0].numel())
+            with autocast(self.device):
+                return vae_loss(network, images[batch.part_rows], noise[batch.part], config.kl_weight,
+                                config.edge_weight, pixels)
+
+        report = train_epochs(model, batch_loss, optimizer, schedule=schedule, pool_size=len(pool),
+                              batch_size=config.batch_size, epochs=epochs, seed=seed, device=self.device,
+                              name="vae")
         model.eval()
         self.model = model
 
@@ -352,7 +275,7 @@ class VAE(Generator):
         return torch.cat(images).contiguous()
 
     def sample_latents(self, n: int, *, seed: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """The latents of samples start..start+n-1, (n, latent_dim), and the mixture component of each, (n,)."""
+        """Latents (n, latent_dim) of samples start..start+n-1 and the mixture component of each, (n,)."""
         if self.prior is None:
             raise RuntimeError("the vae must be fitted (or loaded) before sampling")
         return self.prior.sample(sample_seeds(seed, n, start), self.config.temperature)
