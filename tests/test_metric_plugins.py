@@ -128,7 +128,7 @@ def test_built_in_metrics_declare_todays_columns_in_order():
     assert all(column.name == f"{column.family}_{column.breed}" for column in per_breed_columns)
 
 
-def test_two_metrics_may_not_claim_one_column():
+def test_columns_are_checked_and_two_metrics_may_not_claim_one():
     class Shadow(MeanBrightness):
         """Claims the FID column."""
 
@@ -136,6 +136,10 @@ def test_two_metrics_may_not_claim_one_column():
         def columns(cls, config, breeds):
             return [Column("fid")]
 
+    with pytest.raises(ValueError, match="style must be one of number, count, percent"):
+        Column("mean_brightness", style="pct")
+    with pytest.raises(ValueError, match="must end in '_dachshund'"):
+        Column("brightness", breed="dachshund")
     chosen = chosen_metrics() + [ChosenMetric("shadow", Shadow, BrightnessConfig())]
     with pytest.raises(MetricError, match="'shadow' declares the column 'fid', which metric 'fid' already"):
         declare(chosen, BREEDS)

@@ -47,6 +47,13 @@ class Column:
     headline: bool = False  # one of the few numbers that sum up a generation (report tables, summaries)
     breed: str | None = None  # set on per-breed columns (``<family>_<breed>``): the breed it measures
 
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"column '{self.name}': style must be one of {', '.join(STYLES)}, got {self.style!r}")
+        if self.breed is not None and not self.name.endswith(f"_{self.breed}"):
+            raise ValueError(f"column '{self.name}' is about breed '{self.breed}', so its name must end in "
+                             f"'_{self.breed}' (per_breed makes such columns)")
+
     @property
     def heading(self) -> str:
         return self.label or self.name
