@@ -7,8 +7,9 @@ suite itself computes its k-NN, kernel and per-breed statistics on one thread.
 
 Features are synthetic (one Gaussian cluster per breed, the default pool's breed
 counts, the default judge's 96 feature dimensions): the suite's cost depends on
-the sizes, not on what the features mean. Times ``GenerationMetrics`` set-up (once
-per run) and ``measure`` (once per generation), on the judge-feature FID.
+the sizes, not on what the features mean. Times ``MetricSuite`` set-up (once per
+run) and ``measure`` (once per generation: every built-in metric), on the
+judge-feature FID.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from imagelab.config import EvalConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.imbalance import breed_counts
 from imagelab.judge.judgement import Judgement
-from imagelab.metrics.suite import GenerationMetrics
+from imagelab.metrics.metric import GenerationInputs, MetricContext
+from imagelab.metrics.suite import MetricSuite
 from measuring import cpu_name
 
 FEATURES = 96  # test_resnet's pre-logits width
@@ -52,20 +54,23 @@ def main() -> None:
     reference = synthetic_judgement(counts, seed=1)
     images = torch.zeros(len(reference.labels), 3, 32, 32, dtype=torch.uint8)
 
+    real_pool = ImageSet.create(images, reference.labels)
+    confusion = torch.cat([torch.diag(torch.tensor(counts)), torch.zeros(len(counts), 1, dtype=torch.int64)], 1)
+    context = MetricContext(breeds, real_pool, reference.features, dict.fromkeys(breeds, 0.001), confusion,
+                            EvalConfig(), seed=0, device=torch.device("cpu"))
     start = time.perf_counter()
-    metrics = GenerationMetrics(breeds, ImageSet.create(images, reference.labels), reference.features, EvalConfig(),
-                                seed=0)
-    metrics.set_baseline(synthetic_judgement(counts, seed=2))
+    metrics = MetricSuite(context)
     setup = time.perf_counter() - start
+    generation_0 = synthetic_judgement(counts, seed=2)
     seconds, cpu_seconds = [], []
     for repeat in range(args.repeats):
         samples = synthetic_judgement(counts, seed=10 + repeat)
         start, cpu_start = time.perf_counter(), time.process_time()
-        row = metrics.measure(images, samples)
+        row = metrics.measure(GenerationInputs(1, ImageSet.create(images), samples, real_pool, generation_0, ()))
         seconds.append(time.perf_counter() - start)
         cpu_seconds.append(time.process_time() - cpu_start)  # CPU time of all threads: robust to a busy machine
     result = {
-        "what": "GenerationMetrics: set-up once per run, measure once per generation (judge-feature FID)",
+        "what": "MetricSuite: set-up once per run, measure once per generation (judge-feature FID)",
         "samples": len(reference.labels), "breeds": len(breeds), "features": FEATURES, "columns": len(row),
         "threads": args.threads, "setup_seconds": round(setup, 4),
         "measure_seconds_median": round(statistics.median(seconds), 4),

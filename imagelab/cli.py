@@ -97,11 +97,13 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder for the page (new, empty, or an earlier comparison, which is replaced)")
     compare.set_defaults(handler=_compare)
 
-    listing = commands.add_parser("list", help="list registered generators, presets, regimes, filters or datasets")
-    listing.add_argument("what", choices=("generators", "presets", "regimes", "filters", "datasets"))
+    listing = commands.add_parser("list", help="list registered generators, presets, regimes, filters, "
+                                               "metrics or datasets")
+    listing.add_argument("what", choices=("generators", "presets", "regimes", "filters", "metrics",
+                                          "datasets"))
     listing.add_argument("-v", "--verbose", action="store_true",
-                         help="generators: also where each comes from and what it is (tab-separated: name, source, "
-                              "object, description)")
+                         help="generators, metrics: also where each comes from and what it is "
+                              "(tab-separated: name, source, object, description)")
     listing.set_defaults(handler=_list)
     return parser
 
@@ -290,6 +292,14 @@ def _list(args: argparse.Namespace) -> int:
         from imagelab.pools.filters import FILTERS
 
         print("\n".join(FILTERS.names()))
+    elif args.what == "metrics":
+        from imagelab.metrics.metric import METRICS  # the package registers the built-in metrics
+
+        for entry in METRICS.entries():
+            verbose = f"{entry.name}\t{entry.source}\t{entry.location}\t{_describe(entry.obj)}"
+            print(verbose if args.verbose else entry.name)
+        for name, why in METRICS.broken.items():
+            print(f"imagelab: warning: metric plugin '{name}' failed to load: {why}", file=sys.stderr)
     else:
         from imagelab.data import DATASETS
 

@@ -35,6 +35,7 @@ from imagelab.errors import ConfigError
 from imagelab.generators import GENERATORS, GeneratorConfig
 from imagelab.judge.model import JudgeConfig
 from imagelab.metrics.fid import inception_weights_path
+from imagelab.metrics.suite import ChosenMetric, read_extra_metrics
 from imagelab.pools.filters import FILTERS, STAGES, FilterConfig
 from imagelab.pools.regimes import REGIMES, RegimeConfig, build_regime
 from imagelab.registry import Registry
@@ -112,6 +113,19 @@ class EvalConfig:
     tail_breeds: int = bounded(3, ge=1)  # tail_mass: share of this many rarest breeds
     grid_samples: int = bounded(64, ge=1, le=1024)  # images in each grid.png
     breed_row_samples: int = bounded(16, ge=1, le=256)  # images per breed row in breeds.png
+
+    # --- extra metrics (imagelab list metrics; docs/extending-metrics.md) ---------------------------
+    # Every built-in metric always runs; these run too, their columns after the built-ins'. Each entry is a
+    # metric's name (registered, entry point, or module:Class), alone or as {name: ..., <setting>: value}.
+    metrics: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.extra_metrics()  # an unknown metric or a bad setting is refused while the config is read
+
+    def extra_metrics(self) -> list[ChosenMetric]:
+        """The ``metrics`` entries resolved: each metric's class and its settings, parsed strictly."""
+        return read_extra_metrics(self.metrics, "eval.metrics", parse_settings=parse_dataclass)
+    # --- end of extra metrics ----------------------------------------------------------------------
 
 
 @dataclass

@@ -9,8 +9,14 @@ from imagelab.config import EvalConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.judge.judgement import Judgement
 from imagelab.metrics.breed_distances import KID_MIN_SAMPLES, kid
-from imagelab.metrics.diversity import hill_numbers, kl_divergence, rarest_breeds, within_breed_variance
-from imagelab.metrics.suite import GenerationMetrics
+from imagelab.metrics.diversity import (
+    hill_numbers,
+    kl_divergence,
+    rarest_breeds,
+    within_breed_variance,
+)
+from imagelab.metrics.metric import GenerationInputs, MetricContext
+from imagelab.metrics.suite import MetricSuite
 
 BREEDS = ("common", "middle", "rare")
 COUNTS = [400, 200, 40]
@@ -26,12 +32,28 @@ def judged(seed: int, counts=COUNTS, spread: float = 1.0, dimensions: int = 16) 
     return Judgement(labels=labels, predicted=labels, confidence=torch.ones(n), features=features)
 
 
-def suite(reference: Judgement, **eval_overrides) -> GenerationMetrics:
-    images = torch.zeros(len(reference.labels), 3, 2, 2, dtype=torch.uint8)
-    metrics = GenerationMetrics(BREEDS, ImageSet.create(images, reference.labels), reference.features,
-                                EvalConfig(**eval_overrides), seed=0)
-    metrics.set_baseline(reference)
-    return metrics
+class Suite:
+    """The run's metric suite with ``reference`` as both the reference split and generation 0."""
+
+    def __init__(self, reference: Judgement, **eval_overrides) -> None:
+        images = ImageSet.create(images_of(reference), reference.labels)
+        counts = torch.bincount(reference.labels)
+        perfect = torch.cat([torch.diag(counts), torch.zeros(len(BREEDS), 1, dtype=torch.int64)], 1)
+        context = MetricContext(BREEDS, images, reference.features, {b: 0.01 for b in BREEDS},
+                                label_confusion=perfect, eval=EvalConfig(**eval_overrides), seed=0,
+                                device=torch.device("cpu"))
+        self.reference = reference
+        self.pool = images
+        self.suite = MetricSuite(context)
+
+    def measure(self, images: torch.Tensor, judgement: Judgement) -> dict:
+        """The row of a generation 1 whose samples are ``images`` judged as ``judgement``."""
+        inputs = GenerationInputs(1, ImageSet.create(images), judgement, self.pool, self.reference, ())
+        return self.suite.measure(inputs)
+
+
+def suite(reference: Judgement, **eval_overrides) -> Suite:
+    return Suite(reference, **eval_overrides)
 
 
 def images_of(judgement: Judgement) -> torch.Tensor:

@@ -93,9 +93,11 @@ def test_bundled_sweeps_resolve_every_run():
 
 
 def test_final_metrics_are_averaged_over_seeds_per_group():
-    from imagelab.experiments.sweep import over_seeds
+    from imagelab.experiments.sweep import SUMMARY_METRICS, over_seeds
 
+    # As write_summary makes them: every summary metric, here 0 unless set.
     rows = [{"run": f"r{i}", "loop.regime": regime, "seed": seed, "status": "complete", "generation": 2,
+             **dict.fromkeys(SUMMARY_METRICS, 0.0),
              "fid": fid, "breeds_alive": 3, "share_unrecognized": 0.0, "tv_to_real": 0.1, "pool_real_share": 0.0}
             for i, (regime, seed, fid) in enumerate([("replace", 0, 1.0), ("replace", 1, 3.0), ("mix", 0, 5.0)])]
     rows.append({**rows[0], "run": "r3", "seed": 2, "status": "interrupted", "fid": 100.0})  # not counted

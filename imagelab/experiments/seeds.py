@@ -18,6 +18,7 @@ from typing import Sequence
 from scipy import stats
 
 from imagelab.errors import ConfigError, RunFolderError
+from imagelab.metrics.suite import built_in_headline
 from imagelab.runs.record import load_run
 from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, MANIFEST_FILE, SEEDS_MARKER, seed_folder
 from imagelab.runs.atomic import atomic_write_text
@@ -87,8 +88,7 @@ def write_aggregate(out: Path, seeds: Sequence[int]) -> list[dict]:
     return table
 
 
-def describe_final(table: list[dict], columns: Sequence[str] = ("fid", "breeds_alive", "share_unrecognized",
-                                                                 "tv_to_real")) -> str:
+def describe_final(table: list[dict], columns: Sequence[str] = built_in_headline()) -> str:
     """Lines for the terminal: the last generation's means and intervals."""
     if not table:
         return "No generation was reached by every seed."

@@ -39,12 +39,13 @@ from imagelab.runs.layout import MANIFEST_FILE
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
 from imagelab.experiments.seeds import mean_interval
+from imagelab.metrics.suite import built_in_headline
 from imagelab.runs.record import load_run
 
 MARKER = ".imagelab-sweep"
 SUMMARY_FILE = "summary.csv"
 SEEDS_SUMMARY_FILE = "summary_over_seeds.csv"
-SUMMARY_METRICS = ("fid", "breeds_alive", "share_unrecognized", "tv_to_real", "pool_real_share")
+SUMMARY_METRICS = built_in_headline()  # the built-in metrics' headline columns (metrics/metric.py, Column)
 KEYS = ("config", "overrides", "grid")
 
 

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 
 from imagelab.data.imageset import UNLABELED
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+)
 
 
 def judged_as_asked(asked: torch.Tensor, judged: torch.Tensor) -> float:
@@ -19,3 +27,15 @@ def judged_as_asked(asked: torch.Tensor, judged: torch.Tensor) -> float:
     if not bool(requested.any()):
         return math.nan
     return float((judged[requested] == asked[requested]).double().mean())
+
+
+@METRICS.register("judged_as_asked")
+class JudgedAsAsked(Metric):
+    """Share of the samples with a requested breed that the judge names as it (NaN: none requested)."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("judged_as_asked", style="percent")]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        return {"judged_as_asked": judged_as_asked(inputs.images.labels.cpu(), inputs.judgement.labels.cpu())}

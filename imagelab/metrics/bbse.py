@@ -21,8 +21,21 @@ lower bound on the true confusion, not a cure (docs/metrics.md).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from scipy.optimize import nnls
+
+from imagelab.metrics.breeds import breed_shares
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    per_breed,
+)
+
 
 def corrected_shares(judged_shares: torch.Tensor, confusion: torch.Tensor) -> torch.Tensor:
     """True breed shares (K,) behind the recognized part of ``judged_shares`` (K + 1,: breeds, then unrecognized).
@@ -43,3 +56,18 @@ def corrected_shares(judged_shares: torch.Tensor, confusion: torch.Tensor) -> to
     p, _ = nnls(rates.T.numpy(), q.numpy())
     p = torch.from_numpy(p)
     return p * (float(q.sum()) / float(p.sum())) if p.sum() > 0 else p
+
+
+@METRICS.register("corrected_shares")
+class CorrectedShares(Metric):
+    """Breed shares with the judge's confusion on real held-out images undone (black-box shift estimation)."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return per_breed("corrected_share", breeds, "percent")
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        breeds = self.context.breeds
+        judged = breed_shares(inputs.judgement.labels, len(breeds))  # (K + 1,)
+        corrected = corrected_shares(judged, self.context.label_confusion)  # (K,)
+        return {f"corrected_share_{b}": float(corrected[i]) for i, b in enumerate(breeds)}

@@ -21,11 +21,21 @@ are is the census' job.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torchmetrics.image.kid import poly_kernel
 
 from imagelab.metrics.fid import FeatureFID
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    MetricContext,
+    one_thread,
+)
 from imagelab.seeding import derive_seed, torch_generator
 
 KID_MAX_SAMPLES = 2000  # per side and breed: kernel matrices of at most 2000 x 2000
@@ -95,3 +105,23 @@ class BreedDistances:
             enough = self.frechet[index] is not None and len(fake) >= self.min_frechet_samples
             row[f"frechet_{breed}"] = self.frechet[index](fake) if enough else math.nan
         return row
+
+
+@METRICS.register("breed_distances")
+class PerBreedDistances(Metric):
+    """Per breed, KID and Fréchet distance between the samples judged as it and its real reference images."""
+
+    def __init__(self, config: MetricConfig, context: MetricContext) -> None:
+        super().__init__(config, context)
+        with one_thread():
+            self.distances = BreedDistances(context.breeds, context.reference_features,
+                                            context.reference.labels.cpu(),
+                                            seed=derive_seed(context.seed, "breed_distances"))
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column(f"{family}_{breed}", breed=breed) for breed in breeds for family in ("kid", "frechet")]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        with one_thread():
+            return self.distances(inputs.judgement.features.cpu(), inputs.judgement.labels.cpu())

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
+
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    MetricContext,
+    per_breed,
+)
 
 
 def breed_shares(labels: torch.Tensor, num_breeds: int) -> torch.Tensor:
@@ -42,3 +53,53 @@ def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: fl
     if real_shares is not None:
         row["tv_to_real"] = total_variation(shares, real_shares)
     return row
+
+
+# --- as metrics columns ------------------------------------------------------------------------
+
+
+@METRICS.register("census")
+class Census(Metric):
+    """Breed shares of all samples, breeds alive (at or above their detection floors), entropy."""
+
+    def __init__(self, config: MetricConfig, context: MetricContext) -> None:
+        super().__init__(config, context)
+        floors = [context.detection_floors[b] for b in context.breeds]
+        self.floors = torch.tensor(floors, dtype=torch.float64)  # (K,)
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("breeds_alive", "alive", "count", headline=True),
+                Column("share_unrecognized", "unrecognized", "percent", headline=True),
+                *per_breed("share", breeds, "percent"),
+                Column("entropy", headline=True)]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        return census(inputs.judgement.labels, self.context.breeds, detection_floor=self.floors)
+
+
+@METRICS.register("tv_to_real")
+class TVToReal(Metric):
+    """Total-variation distance of the breed shares (unrecognized included) to generation 0's."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("tv_to_real", "TV to real", headline=True)]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        count = len(self.context.breeds)
+        shares = breed_shares(inputs.judgement.labels, count)
+        return {"tv_to_real": total_variation(shares, breed_shares(inputs.real.labels, count))}
+
+
+@METRICS.register("judged")
+class Judged(Metric):
+    """How many samples the judge saw, and its mean confidence (maximum softmax probability) on them."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("mean_confidence", "confidence", headline=True), Column("samples", style="count")]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        judgement = inputs.judgement
+        return {"mean_confidence": float(judgement.confidence.mean()), "samples": len(judgement.labels)}

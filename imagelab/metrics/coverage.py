@@ -29,9 +29,23 @@ so that rounding error, small.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
+
+from imagelab.errors import ConfigError
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    MetricContext,
+    one_thread,
+    per_breed,
+)
 
 CHUNK_ROWS = 2048  # rows of a distance matrix held at once: 2048 x 10,000 float32 = 80 MB
 
@@ -90,3 +104,39 @@ class RealManifold:
             real_recalled=real_recalled,
             real_covered=real_covered,
         )
+
+
+@METRICS.register("prdc")
+class PrecisionRecallDensityCoverage(Metric):
+    """k-NN precision, recall, density and coverage of the reference split; per breed, recall and coverage."""
+
+    OVERALL = ("precision", "recall", "density", "coverage")
+
+    def __init__(self, config: MetricConfig, context: MetricContext) -> None:
+        super().__init__(config, context)
+        k = context.eval.nearest_k
+        if len(context.reference) <= k:
+            raise ConfigError("eval.nearest_k", f"must be below the reference set's size "
+                              f"({len(context.reference)} images), got {k}")
+        self.reference_labels = context.reference.labels.cpu()  # (R,) true breeds
+        with one_thread():
+            self.manifold = RealManifold(context.reference_features, k)  # the real k-NN balls' radii, once
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        overall = [Column(name, headline=name == "coverage") for name in cls.OVERALL]
+        return overall + per_breed("coverage", breeds) + per_breed("recall", breeds)
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        breeds = self.context.breeds
+        features = inputs.judgement.features.cpu()
+        if len(features) <= self.manifold.nearest_k:  # too few samples for k-NN balls of their own
+            return {column.name: math.nan for column in self.columns(self.config, breeds)}
+        with one_thread():
+            scores = self.manifold.score(features)
+            row = {name: getattr(scores, name) for name in self.OVERALL}
+            for metric, hits in (("coverage", scores.real_covered), ("recall", scores.real_recalled)):
+                for index, breed in enumerate(breeds):
+                    mine = hits[self.reference_labels == index]  # this breed's real images: reached or not
+                    row[f"{metric}_{breed}"] = float(mine.double().mean()) if len(mine) else math.nan
+        return row

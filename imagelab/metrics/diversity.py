@@ -12,8 +12,20 @@ recursively trained models lose variance before they lose modes.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
+
+from imagelab.metrics.breeds import breed_shares
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    MetricContext,
+    one_thread,
+)
 
 MIN_BREED_SAMPLES_FOR_VARIANCE = 2  # a covariance needs two points
 
@@ -67,3 +79,77 @@ def relative_within_breed_variance(traces: torch.Tensor, baseline: torch.Tensor)
     ratio = traces / baseline
     valid = torch.isfinite(ratio)
     return float(ratio[valid].mean()) if bool(valid.any()) else math.nan
+
+
+# --- as metrics columns ------------------------------------------------------------------------
+
+
+def _recognized_shares(labels: torch.Tensor, num_breeds: int) -> torch.Tensor:
+    """(K,) each breed's share of all samples (the unrecognized part left out, not renormalised)."""
+    return breed_shares(labels.cpu(), num_breeds)[:-1]
+
+
+@METRICS.register("hill_numbers")
+class HillNumbers(Metric):
+    """Effective numbers of breeds of orders 0, 1 and 2 among the recognized samples (Hill 1973)."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("hill_richness", style="count"), Column("hill_shannon"), Column("hill_simpson")]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        with one_thread():
+            return hill_numbers(_recognized_shares(inputs.judgement.labels, len(self.context.breeds)))
+
+
+@METRICS.register("kl_to_real")
+class KLToReal(Metric):
+    """KL divergence (nats) of the recognized breeds' shares to generation 0's (NaN: none recognized)."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("kl_to_real")]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        count = len(self.context.breeds)
+        with one_thread():
+            shares = _recognized_shares(inputs.judgement.labels, count)
+            real = _recognized_shares(inputs.real.labels, count)
+            return {"kl_to_real": kl_divergence(shares, real) if shares.sum() > 0 else math.nan}
+
+
+@METRICS.register("tail_mass")
+class TailMass(Metric):
+    """Share of all samples judged as one of the eval.tail_breeds rarest breeds of the reference split."""
+
+    def __init__(self, config: MetricConfig, context: MetricContext) -> None:
+        super().__init__(config, context)
+        count = len(context.breeds)
+        self.tail = rarest_breeds(context.reference.labels.cpu(), count, min(context.eval.tail_breeds, count))
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("tail_mass", style="percent")]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        with one_thread():
+            shares = _recognized_shares(inputs.judgement.labels, len(self.context.breeds))
+            return {"tail_mass": float(shares[self.tail].sum())}
+
+
+@METRICS.register("within_breed_variance")
+class WithinBreedVariance(Metric):
+    """Mean over breeds of the samples' feature variance within the breed, relative to generation 0's."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return [Column("within_breed_variance")]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        count = len(self.context.breeds)
+        # (K,) generation 0's traces; computed, like the loop always did, with torch's own thread count.
+        baseline = within_breed_variance(inputs.real.features, inputs.real.labels, count)
+        with one_thread():
+            judgement = inputs.judgement
+            traces = within_breed_variance(judgement.features.cpu(), judgement.labels.cpu(), count)
+            return {"within_breed_variance": relative_within_breed_variance(traces, baseline)}

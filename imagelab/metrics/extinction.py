@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from typing import Sequence
+
+from imagelab.metrics.breeds import breed_shares
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    per_breed,
+)
+
 
 def extinction_generation(rows: list[dict], breed: str, floor: float) -> int | None:
     """First generation from which ``breed`` stays below the detection floor to the end, if any."""
@@ -24,3 +37,20 @@ def extinctions(rows: list[dict], floors: dict[str, float]) -> dict[str, int | N
         measured = [row for row in rows if f"share_{breed}" in row]
         found[breed] = extinction_generation(measured, breed, floor) if measured else None
     return found
+
+
+@METRICS.register("extinct_since")
+class ExtinctSince(Metric):
+    """Per breed, the generation from which it has stayed below its detection floor up to now (NaN: alive)."""
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
+        return per_breed("extinct_since", breeds, "count")
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        breeds = self.context.breeds
+        shares = breed_shares(inputs.judgement.labels, len(breeds))
+        now = {f"share_{b}": float(shares[i]) for i, b in enumerate(breeds)}
+        now["generation"] = inputs.generation
+        lost = extinctions([*inputs.earlier_rows, now], self.context.detection_floors)
+        return {f"extinct_since_{b}": math.nan if g is None else g for b, g in lost.items()}

@@ -26,6 +26,14 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from imagelab.errors import ConfigError
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    MetricContext,
+)
 from imagelab.registry import Registry
 from imagelab.runtime.cache import cache_root
 
@@ -134,3 +142,21 @@ def build_fid(eval_config, reference_images: torch.Tensor, reference_features: t
               device: torch.device | str = "cpu") -> FIDMeter:
     """The FID meter ``eval.fid_features`` asks for, with the reference fed in once (Inception runs on ``device``)."""
     return FID_FEATURES.get(eval_config.fid_features)(reference_images, reference_features, eval_config, device)
+
+
+@METRICS.register("fid")
+class FID(Metric):
+    """FID of the samples to the reference split, on the features eval.fid_features names."""
+
+    def __init__(self, config: MetricConfig, context: MetricContext) -> None:
+        super().__init__(config, context)
+        reference = context.reference
+        self.meter = build_fid(context.eval, reference.images, context.reference_features, context.device)
+
+    @classmethod
+    def columns(cls, config: MetricConfig, breeds) -> list[Column]:
+        return [Column("fid", "FID", headline=True)]
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, float]:
+        # Not on one thread: the Inception network, when chosen, wants them all.
+        return {"fid": self.meter(inputs.images.images, inputs.judgement.features.cpu())}

@@ -1,113 +1,166 @@
-"""Every per-generation metric beyond the breed census, behind one call the loop makes.
+"""The metrics of a run, and the one place a metrics row is made.
 
-``GenerationMetrics`` is built once per run from the reference split (real held-out
-images with the pool's breed proportions, true labels) and its judge features; the
-real-side statistics (FID moments, k-NN radii, per-breed statistics) are computed
-there, once. Generation 0 (the real pool) then sets the baseline of the relative
-metrics (``set_baseline``), and ``measure`` turns each generation's images and
-judgement into metrics columns. Names and meanings: README "metrics.csv columns"
-and docs/metrics.md.
+``MetricSuite`` builds every built-in metric (in ``BUILT_IN_METRICS`` order, the column
+order of metrics.csv), then the extra ones ``eval.metrics`` names, once per run from
+the reference split (real held-out images with the pool's breed proportions, true
+labels) and its judge features: the real-side statistics (FID moments, k-NN radii,
+per-breed statistics) are computed there, once. ``measure`` then turns each
+generation's inputs into its row: ``generation``, then each metric's declared columns.
+Names and meanings: README "metrics.csv columns" and docs/metrics.md; how to add a
+metric: docs/extending-metrics.md.
+
+The suite's ``declared`` columns go into the manifest, so a report, a seeds aggregate or
+a sweep summary knows a run's columns (and which are headline) even where a plugin
+metric that made them is not installed.
 """
 
 from __future__ import annotations
 
-import math
-from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
 
-import torch
-
-from imagelab.data.imageset import ImageSet
 from imagelab.errors import ConfigError
-from imagelab.judge.judgement import Judgement
-from imagelab.metrics.breed_distances import BreedDistances
-from imagelab.metrics.breeds import breed_shares
-from imagelab.metrics.coverage import RealManifold
-from imagelab.metrics.diversity import (
-    hill_numbers,
-    kl_divergence,
-    rarest_breeds,
-    relative_within_breed_variance,
-    within_breed_variance,
+from imagelab.metrics.metric import (
+    METRICS,
+    Column,
+    GenerationInputs,
+    Metric,
+    MetricConfig,
+    MetricContext,
+    MetricError,
 )
-from imagelab.metrics.fid import build_fid
-from imagelab.seeding import derive_seed
+from imagelab.registry import RegistryError
+
+# Every built-in metric, in the order of its columns in metrics.csv (after ``generation``).
+BUILT_IN_METRICS = ("fid", "census", "corrected_shares", "tv_to_real", "judged", "prdc", "hill_numbers",
+                    "kl_to_real", "tail_mass", "within_breed_variance", "breed_distances", "extinct_since",
+                    "pool", "judged_as_asked")
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, then restore the setting.
+@dataclass(frozen=True)
+class ChosenMetric:
+    """A metric a run measures: its name (registered, entry point or module:Class), class and settings."""
 
-    The matrices here are small (2,480 x 2,480 distances at the default size): on a
-    2-core machine busy with other work, one generation's metrics took 0.5 s wall on
-    one thread and 2.7 s on two, the threads spinning against the other load
-    (``benchmarks/metrics_speed.py --threads 1`` and ``--threads 2`` without this
-    context; docs/metrics.md, Cost).
+    name: str
+    metric: type[Metric]
+    config: MetricConfig
+
+
+@dataclass(frozen=True)
+class DeclaredColumns:
+    """The columns one metric adds to a run's rows."""
+
+    metric: str
+    columns: tuple[Column, ...]
+    description: str = ""  # the metric's one line (its docstring's first)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "description": self.description,
+                "columns": [asdict(column) for column in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeclaredColumns:
+        columns = tuple(Column(**column) for column in data["columns"])
+        return cls(str(data["metric"]), columns, str(data.get("description", "")))
+
+
+def chosen_metrics(extra: Sequence[ChosenMetric] = ()) -> list[ChosenMetric]:
+    """The built-in metrics with their default settings, then ``extra``."""
+    built_in = [ChosenMetric(name, metric, metric.Config())
+                for name, metric in ((name, METRICS.get(name)) for name in BUILT_IN_METRICS)]
+    return built_in + list(extra)
+
+
+def declare(chosen: Sequence[ChosenMetric], breeds: Sequence[str]) -> list[DeclaredColumns]:
+    """Each chosen metric's columns; two metrics may not claim the same column."""
+    declared, owner = [], {"generation": "the row itself"}
+    for choice in chosen:
+        columns = tuple(choice.metric.columns(choice.config, breeds))
+        for column in columns:
+            if column.name in owner:
+                raise MetricError(f"metric '{choice.name}' declares the column '{column.name}', which "
+                                  f"{owner[column.name]} already has; rename one of them")
+            owner[column.name] = f"metric '{choice.name}'"
+        declared.append(DeclaredColumns(choice.name, columns, choice.metric.describe()))
+    return declared
+
+
+def built_in_headline() -> tuple[str, ...]:
+    """Names of the built-in metrics' headline columns (none is per breed), in metrics.csv order."""
+    declared = declare(chosen_metrics(), breeds=())
+    return tuple(column.name for metric in declared for column in metric.columns if column.headline)
+
+
+class MetricSuite:
+    """Every metric of a run, built once; ``measure`` makes one generation's row."""
+
+    def __init__(self, context: MetricContext, extra: Sequence[ChosenMetric] = ()) -> None:
+        chosen = chosen_metrics(extra)
+        self.declared = declare(chosen, context.breeds)
+        self.metrics = [choice.metric(choice.config, context) for choice in chosen]  # real-side statistics
+
+    def measure(self, inputs: GenerationInputs) -> dict[str, Any]:
+        """``generation``, then every metric's columns in declared order."""
+        row: dict[str, Any] = {"generation": inputs.generation}
+        for declared, metric in zip(self.declared, self.metrics):
+            values = metric.measure(inputs)
+            names = [column.name for column in declared.columns]
+            if set(values) != set(names):
+                raise MetricError(f"metric '{declared.metric}' returned the columns {sorted(values)}, but "
+                                  f"its columns() declares {names}; return exactly the declared ones")
+            row.update({name: values[name] for name in names})
+        return row
+
+
+# --- eval.metrics: the extra metrics of a run ----------------------------------------------------
+
+ParseSettings = Callable[[type, dict, str], MetricConfig]  # (Config class, settings, key prefix) -> Config
+
+
+def read_extra_metrics(entries: list, key: str, parse_settings: ParseSettings) -> list[ChosenMetric]:
+    """The ``eval.metrics`` entries resolved: a name, or ``{name: ..., <setting>: value, ...}``.
+
+    ``parse_settings`` is the config's strict dataclass parser (unknown keys and wrong
+    types are refused, naming ``<key>[i].<setting>``).
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    chosen: list[ChosenMetric] = []
+    for index, entry in enumerate(entries):
+        where = f"{key}[{index}]"
+        settings = dict(entry) if isinstance(entry, dict) else {"name": entry}
+        name = settings.pop("name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(where, "must be a metric's name or a mapping with 'name' and its settings, "
+                                     "e.g. {name: my_metric, threshold: 0.5} (imagelab list metrics); "
+                                     f"got {entry!r}")
+        if name in BUILT_IN_METRICS:
+            raise ConfigError(where, f"'{name}' is built in and always runs; list only extra metrics here")
+        if name in (other.name for other in chosen):
+            raise ConfigError(where, f"'{name}' is listed twice; list each metric once")
+        try:
+            metric = METRICS.get(name)
+        except RegistryError as error:
+            raise ConfigError(where, str(error)) from None
+        if not (isinstance(metric, type) and issubclass(metric, Metric)):
+            raise ConfigError(where, f"'{name}' is not a Metric class (imagelab.metrics.metric.Metric)")
+        if not (isinstance(metric.Config, type) and issubclass(metric.Config, MetricConfig)):
+            raise ConfigError(where, f"'{name}' has no Config dataclass deriving from MetricConfig")
+        chosen.append(ChosenMetric(name, metric, parse_settings(metric.Config, settings, f"{where}.")))
+    return chosen
 
 
-class GenerationMetrics:
-    def __init__(self, breeds: tuple[str, ...], reference: ImageSet, reference_features: torch.Tensor,
-                 eval_config, seed: int, device: torch.device | str = "cpu") -> None:
-        self.breeds = breeds
-        k = eval_config.nearest_k
-        if len(reference) <= k:
-            raise ConfigError("eval.nearest_k", f"must be below the reference set's size ({len(reference)} images), "
-                              f"got {k}")
-        self.fid = build_fid(eval_config, reference.images, reference_features, device)
-        self.reference_labels = reference.labels.cpu()
-        with _one_thread():
-            self.manifold = RealManifold(reference_features, k)  # (R,) radii of the real k-NN balls, once
-            self.breed_distances = BreedDistances(breeds, reference_features, self.reference_labels,
-                                                  seed=derive_seed(seed, "breed_distances"))
-        self.tail = rarest_breeds(self.reference_labels, len(breeds), min(eval_config.tail_breeds, len(breeds)))
-        self.baseline_shares: torch.Tensor | None = None  # (K,) generation 0's recognized breed shares
-        self.baseline_variance: torch.Tensor | None = None  # (K,) generation 0's within-breed feature traces
+# --- a run's columns, read back ------------------------------------------------------------------
 
-    def set_baseline(self, judgement: Judgement) -> None:
-        """Generation 0 (the real pool) as judged: what KL and the variance ratio compare to."""
-        self.baseline_shares = breed_shares(judgement.labels, len(self.breeds))[:-1]
-        self.baseline_variance = within_breed_variance(judgement.features, judgement.labels, len(self.breeds))
 
-    def measure(self, images: torch.Tensor, judgement: Judgement) -> dict[str, float]:
-        """The columns of one generation: ``fid`` first, then manifold, diversity and per-breed metrics."""
-        if self.baseline_shares is None:
-            raise RuntimeError("set_baseline(generation 0's judgement) must come before measure")
-        row: dict[str, float] = {"fid": self.fid(images, judgement.features.cpu())}  # Inception may want threads
-        with _one_thread():
-            row.update(self._measure(judgement))
-        return row
+def columns_of_run(manifest: dict[str, Any], breeds: Sequence[str]) -> list[DeclaredColumns]:
+    """The columns a run declared (its manifest's ``metrics``), else the built-in metrics' for ``breeds``.
 
-    def _measure(self, judgement: Judgement) -> dict[str, float]:
-        features, labels = judgement.features.cpu(), judgement.labels.cpu()
-        row: dict[str, float] = {}
-        row.update(self._manifold(features))
-        shares = breed_shares(labels, len(self.breeds))  # (K + 1,): breeds, then unrecognized
-        row.update(hill_numbers(shares[:-1]))
-        row["kl_to_real"] = kl_divergence(shares[:-1], self.baseline_shares) if shares[:-1].sum() > 0 else math.nan
-        row["tail_mass"] = float(shares[self.tail].sum())
-        traces = within_breed_variance(features, labels, len(self.breeds))
-        row["within_breed_variance"] = relative_within_breed_variance(traces, self.baseline_variance)
-        row.update(self.breed_distances(features, labels))
-        return row
-
-    def _manifold(self, features: torch.Tensor) -> dict[str, float]:
-        """Precision, recall, density, coverage; per breed, recall and coverage of that breed's real images."""
-        names = ["precision", "recall", "density", "coverage"]
-        if len(features) <= self.manifold.nearest_k:  # too few samples for k-NN balls of their own
-            row = {name: math.nan for name in names}
-            row.update({f"{m}_{b}": math.nan for m in ("coverage", "recall") for b in self.breeds})
-            return row
-        scores = self.manifold.score(features)
-        row = {name: getattr(scores, name) for name in names}
-        for metric, hits in (("coverage", scores.real_covered), ("recall", scores.real_recalled)):
-            for index, breed in enumerate(self.breeds):
-                mine = hits[self.reference_labels == index]
-                row[f"{metric}_{breed}"] = float(mine.double().mean()) if len(mine) else math.nan
-        return row
+    A run folder from before the manifest recorded them, or one whose record is damaged,
+    gets the built-in columns: those are the ones such a run measured.
+    """
+    recorded = manifest.get("metrics")
+    if isinstance(recorded, list):
+        try:
+            return [DeclaredColumns.from_dict(entry) for entry in recorded]
+        except (KeyError, TypeError, ValueError):
+            pass
+    return declare(chosen_metrics(), breeds)

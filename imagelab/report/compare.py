@@ -1,8 +1,9 @@
 """`imagelab compare RUN... --out DIR`: several runs on one static page.
 
 The page overlays the runs' curves (a few breeds' shares, unrecognized, FID,
-breeds alive; one line per run; a ``--seeds`` folder counts as one run, its means), lists their final metrics side by side and the
-config keys in which they differ. DIR is replaced as a whole, so it must be new,
+breeds alive; one line per run; a ``--seeds`` folder counts as one run, its means),
+lists their final headline metrics (report/columns.py) side by side and the config
+keys in which they differ. DIR is replaced as a whole, so it must be new,
 empty, or an earlier comparison (recognised by its marker file); a run folder is
 never overwritten.
 """
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from imagelab.errors import UserError
+from imagelab.metrics.metric import Column
 from imagelab.report import plots
+from imagelab.report.columns import headline_columns, shown
 from imagelab.report.html import extinctions, render
-from imagelab.runs.record import RunRecord, load_run, number
-from imagelab.runs.atomic import atomic_directory
 from imagelab.runs.aggregate import is_aggregate, load_aggregate
+from imagelab.runs.atomic import atomic_directory
+from imagelab.runs.record import RunRecord, load_run, number
 
 MARKER = ".imagelab-comparison"
 SHARE_PANELS = 3  # breeds whose shares are overlaid: the most common, a middle one, the rarest
@@ -42,6 +45,7 @@ def build_comparison(run_dirs: Sequence[Path], out: Path) -> Path:
         (temp / MARKER).write_text("made by `imagelab compare`; the next comparison written here replaces this folder\n")
         measured = [(label, r.rows) for label, r in zip(labels, records) if r.rows]
         breeds = chosen_breeds(next((r for r in records if r.rows), None))
+        headline = headline_columns(records)  # of any of the runs, each once
         if measured:
             plots.plot_runs_overlaid(measured, breeds, temp / "runs.png")
         context = {
@@ -49,7 +53,8 @@ def build_comparison(run_dirs: Sequence[Path], out: Path) -> Path:
             "generated": time.strftime("%Y-%m-%d %H:%M"),
             "plot": "runs.png" if measured else None,
             "breeds": breeds,
-            "runs": [_run_view(label, record, out) for label, record in zip(labels, records)],
+            "headline": [column.heading for column in headline],
+            "runs": [_run_view(label, record, out, headline) for label, record in zip(labels, records)],
             "differences": config_differences([r.config for r in records]),
             "labels": labels,
         }
@@ -93,7 +98,7 @@ def chosen_breeds(record: RunRecord | None) -> list[str]:
     return list(dict.fromkeys(picks))[:SHARE_PANELS]
 
 
-def _run_view(label: str, record: RunRecord, out: Path) -> dict[str, Any]:
+def _run_view(label: str, record: RunRecord, out: Path, headline: Sequence[Column]) -> dict[str, Any]:
     last = record.rows[-1] if record.rows else None
     lost = extinctions(record).items()
     report = record.root / "report" / "index.html"
@@ -108,10 +113,7 @@ def _run_view(label: str, record: RunRecord, out: Path) -> dict[str, Any]:
         "generations": f"{last['generation'] if last else '–'} / {planned if planned is not None else '?'}",
         "samples": _format(record.samples_per_generation, "{:,}"),
         "judge": _format(record.judge.get("accuracy"), "{:.1%}"),
-        "fid": _format(number(last, "fid"), "{:.3g}"),
-        "alive": f"{_format(number(last, 'breeds_alive'), '{:.0f}')} / {len(record.breeds)}",
-        "unrecognized": _format(number(last, "share_unrecognized"), "{:.1%}"),
-        "tv": _format(number(last, "tv_to_real"), "{:.3f}"),
+        "headline": [shown(column, number(last, column.name)) for column in headline],
         "lost": [(breed, generation) for breed, generation in lost if generation is not None],
         "problems": len(record.problems) + sum(1 for g in record.generations if g.missing),
     }

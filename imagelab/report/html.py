@@ -20,11 +20,27 @@ from typing import Any, Sequence
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from imagelab.report import mosaic, plots
-from imagelab.runs.record import UNRECOGNIZED, GenerationRecord, RunRecord, load_run, mapping, number
-from imagelab.runs.layout import BREEDS_FILE, GRID_FILE
-from imagelab.runs.atomic import atomic_directory
 from imagelab.metrics.extinction import extinctions as breed_extinctions
+from imagelab.report import mosaic, plots
+from imagelab.report.columns import (
+    as_count,
+    as_number,
+    as_percent,
+    declared_columns,
+    headline_columns,
+    is_number,
+    shown,
+)
+from imagelab.runs.atomic import atomic_directory
+from imagelab.runs.layout import BREEDS_FILE, GRID_FILE
+from imagelab.runs.record import (
+    UNRECOGNIZED,
+    GenerationRecord,
+    RunRecord,
+    load_run,
+    mapping,
+    number,
+)
 
 REPORT_DIR = "report"
 MOSAIC_PER_CELL = 4  # samples per breed x generation cell (a 2 x 2 tile)
@@ -69,6 +85,7 @@ def _report_context(record: RunRecord, out: Path) -> dict[str, Any]:
         "mosaic": _mosaic(record, out, extinct_at),
         "animation": _animation(record, out),
         "table": metrics_table(record),
+        "every_column": every_column(record),
         "config_text": (out / "config.yaml").read_text(encoding="utf-8") if (out / "config.yaml").exists() else None,
         "has_metrics_csv": (out / "metrics.csv").exists(),
     }
@@ -85,23 +102,24 @@ def extinctions(record: RunRecord) -> dict[str, int | None]:
 def _summary(record: RunRecord) -> list[tuple[str, str]]:
     config, judge = record.config, record.judge
     data, loop = record.section("data"), record.section("loop")
+    # The mix regime's setting lives in its own section; runs made before that kept it under loop.
+    real_fraction = record.section("regime").get("real_fraction", loop.get("real_fraction"))
     last = record.rows[-1] if record.rows else None
     planned = record.planned_generations
     done = sum(1 for g in record.generations if g.row is not None and g.generation > 0)
     return [
         ("status", record.status),
         ("generator", str(record.section("generator").get("name", "–"))),
-        ("regime", f"{loop.get('regime', '–')}" + (f", real fraction {loop['real_fraction']:g}"
-                                                      if loop.get("real_fraction") else "")),
+        ("regime", f"{loop.get('regime', '–')}" + (f", real fraction {real_fraction:g}" if real_fraction else "")),
         ("generations", f"{done} of {planned if planned is not None else '?'} measured (plus the real pool)"),
         ("data", f"{data.get('name', '–')}, {len(record.breeds)} breeds, {data.get('resolution', '?')} px"),
-        ("samples per generation", _count(record.samples_per_generation)),
-        ("judge", f"{judge.get('model', '–')}, held-out accuracy {_percent(judge.get('accuracy'))}"
+        ("samples per generation", as_count(record.samples_per_generation)),
+        ("judge", f"{judge.get('model', '–')}, held-out accuracy {as_percent(judge.get('accuracy'))}"
                   + (f" ({origin})" if (origin := mapping(record.manifest.get("judge")).get("origin")) else "")),
-        ("breeds alive at the end", f"{_count(number(last, 'breeds_alive'))} of {len(record.breeds)} "
+        ("breeds alive at the end", f"{as_count(number(last, 'breeds_alive'))} of {len(record.breeds)} "
                                     f"(detection floors {_floor_range(record.detection_floors)})"),
-        ("FID, first → last", f"{_number(number(record.rows[0] if record.rows else None, 'fid'))} → "
-                              f"{_number(number(last, 'fid'))}"),
+        ("FID, first → last", f"{as_number(number(record.rows[0] if record.rows else None, 'fid'))} → "
+                              f"{as_number(number(last, 'fid'))}"),
         ("seed, device", f"{config.get('seed', '–')}, {config.get('device', '–')}"),
         ("created", str(record.manifest.get("created", "–")).replace("T", " ")),
     ]
@@ -155,26 +173,44 @@ def _fates(record: RunRecord, extinct_at: dict[str, int | None]) -> list[dict[st
         shares = [number(row, f"share_{breed}") for row in record.rows]
         lost = extinct_at.get(breed)
         fate = "alive" if lost is None else f"lost at generation {lost}"
-        fates.append({"name": breed, "first": _percent(shares[0]), "last": _percent(number(last, f"share_{breed}")),
-                      "lowest": _percent(min((s for s in shares if not math.isnan(s)), default=math.nan)),
+        fates.append({"name": breed, "first": as_percent(shares[0]),
+                      "last": as_percent(number(last, f"share_{breed}")),
+                      "lowest": as_percent(min((s for s in shares if not math.isnan(s)), default=math.nan)),
                       "fate": "–" if breed == UNRECOGNIZED else fate, "lost": lost is not None})
     return fates
 
 
 def metrics_table(record: RunRecord) -> dict[str, list]:
-    """Per-generation numbers: the main metrics and the seconds each stage took."""
-    columns = [("fid", "FID", _number), ("breeds_alive", "alive", _count),
-               ("share_unrecognized", "unrecognized", _percent), ("tv_to_real", "TV to real", _number),
-               ("entropy", "entropy", _number), ("mean_confidence", "confidence", _number)]
-    if any("coverage" in row for row in record.rows):
-        columns.insert(1, ("coverage", "coverage", _number))
+    """Per-generation numbers: the run's headline columns and the seconds each stage took."""
+    columns = headline_columns([record])
     stages = ("fit", "sample", "judge", "metrics")
     body = []
     for g in record.generations:
-        cells = [show(number(g.row, key)) if g.row else "missing" for key, _, show in columns]
+        cells = [shown(column, number(g.row, column.name)) if g.row else "missing" for column in columns]
         cells += [_seconds(g.stages[s].get("seconds")) if s in g.stages else "–" for s in stages]
         body.append({"generation": g.generation, "cells": cells, "missing": g.row is None})
-    return {"header": [label for _, label, _ in columns] + [f"{s} s" for s in stages], "rows": body}
+    return {"header": [column.heading for column in columns] + [f"{s} s" for s in stages], "rows": body}
+
+
+def every_column(record: RunRecord) -> list[dict[str, Any]]:
+    """Each metric's columns over the measured generations: one generation x column table for its own
+    columns, one breed x generation table per family of per-breed columns (``kid_<breed>``, ...)."""
+    measured = [g for g in record.generations if g.row is not None]
+    generations = [f"gen {g.generation}" for g in measured]
+    views = []
+    for declared in declared_columns(record):
+        plain = [column for column in declared.columns if column.breed is None]
+        tables = []
+        if plain:
+            rows = [(str(g.generation), [shown(c, number(g.row, c.name)) for c in plain]) for g in measured]
+            tables.append({"corner": "generation", "header": [c.name for c in plain], "rows": rows})
+        breed_columns = [column for column in declared.columns if column.breed is not None]
+        for family in dict.fromkeys(column.family for column in breed_columns):
+            members = [column for column in breed_columns if column.family == family]
+            rows = [(c.breed, [shown(c, number(g.row, c.name)) for g in measured]) for c in members]
+            tables.append({"corner": f"{family}_<breed>", "header": generations, "rows": rows})
+        views.append({"name": declared.metric, "description": declared.description, "tables": tables})
+    return views
 
 
 # --- images ------------------------------------------------------------------------------------
@@ -209,7 +245,8 @@ def _plots(record: RunRecord, out: Path, extinct_at: dict[str, int | None]) -> l
 
 
 def _generation_views(record: RunRecord, out: Path) -> list[dict[str, Any]]:
-    """Each generation's grids (copied into report/gen_XXX/) and its key numbers, for the viewer."""
+    """Each generation's grids (copied into report/gen_XXX/) and its headline numbers, for the viewer."""
+    headline = headline_columns([record])
     views = []
     for g in record.generations:
         images = {}
@@ -220,13 +257,10 @@ def _generation_views(record: RunRecord, out: Path) -> list[dict[str, Any]]:
                 shutil.copyfile(g.files[name], out / relative)
                 images[name] = relative
         row = g.row
-        facts = [] if row is None else [
-            ("FID", _number(number(row, "fid"))),
-            ("breeds alive", f"{_count(number(row, 'breeds_alive'))}/{len(record.breeds)}"),
-            ("unrecognized", _percent(number(row, "share_unrecognized"))),
-            ("TV to real", _number(number(row, "tv_to_real"))),
-            ("samples", _count(number(row, "samples"))),
-            ("time", _seconds(g.seconds) if g.stages else "–")]
+        facts = [] if row is None else [(c.heading, shown(c, number(row, c.name))) for c in headline]
+        if row is not None:
+            facts += [("samples", as_count(number(row, "samples"))),
+                      ("time", _seconds(g.seconds) if g.stages else "–")]
         views.append({"generation": g.generation, "id": f"gen-{g.generation}",
                       "title": "real pool (generation 0)" if g.generation == 0 else f"generation {g.generation}",
                       "grid": images.get(GRID_FILE), "breeds": images.get(BREEDS_FILE), "facts": facts,
@@ -254,7 +288,7 @@ def _mosaic(record: RunRecord, out: Path, extinct_at: dict[str, int | None]) -> 
             state = "missing" if cell is None else ("empty" if cell[1] == 0 else "ok")
             if lost is not None and generation >= lost:
                 state += " extinct"
-            view = {"state": state, "share": _percent(share), "src": None, "count": cell[1] if cell else 0}
+            view = {"state": state, "share": as_percent(share), "src": None, "count": cell[1] if cell else 0}
             if cell is not None and cell[1] > 0:
                 view["src"] = f"mosaic/r{index}_g{generation}.png"
                 mosaic.save_tile(cell[0], out / view["src"])
@@ -274,11 +308,7 @@ def _animation(record: RunRecord, out: Path) -> str | None:
     return "grids.gif" if mosaic.grids_gif(frames, out / "grids.gif") else None
 
 
-# --- formatting --------------------------------------------------------------------------------
-
-
-def _percent(value: Any, digits: int = 1) -> str:
-    return f"{100 * float(value):.{digits}f}%" if _is_number(value) else "–"
+# --- formatting (columns.py formats metric values) -----------------------------------------------
 
 
 def _floor_range(floors: dict[str, float]) -> str:
@@ -286,27 +316,15 @@ def _floor_range(floors: dict[str, float]) -> str:
     if not floors:
         return "–"
     low, high = min(floors.values()), max(floors.values())
-    return _percent(low, 2) if high - low < 5e-5 else f"{100 * low:.2f}–{100 * high:.2f}% per breed"
-
-
-def _number(value: Any, digits: int = 3) -> str:
-    return f"{float(value):.{digits}g}" if _is_number(value) else "–"
-
-
-def _count(value: Any) -> str:
-    return f"{int(value):,}" if _is_number(value) else "–"
+    return as_percent(low, 2) if high - low < 5e-5 else f"{100 * low:.2f}–{100 * high:.2f}% per breed"
 
 
 def _seconds(value: Any) -> str:
-    if not _is_number(value):
+    if not is_number(value):
         return "–"
     value = float(value)
     return f"{value:.1f} s" if value < 60 else f"{int(value // 60)} min {value % 60:02.0f} s"
 
 
 def _or_zero(value: Any) -> float:
-    return float(value) if _is_number(value) else 0.0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if is_number(value) else 0.0

@@ -19,8 +19,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from safetensors import safe_open
 
-from imagelab.runs.record import UNRECOGNIZED, GenerationRecord, RunRecord
 from imagelab.runs.layout import JUDGEMENT_FILE, SAMPLES_FILE
+from imagelab.runs.record import UNRECOGNIZED, GenerationRecord, RunRecord
 
 CELL_PADDING = 1
 SHEET_PADDING = 6
