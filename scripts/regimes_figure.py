@@ -17,7 +17,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from imagelab.cli import run_lab  # noqa: E402
 from imagelab.runs.record import load_run  # noqa: E402
 from imagelab.experiments.seeds import aggregate  # noqa: E402
 from imagelab.experiments.sweep import load_sweep, run_sweep  # noqa: E402
@@ -47,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     sweep = load_sweep(args.sweep)
     runs = (args.runs or Path("runs") / sweep.name).resolve()
-    run_sweep(sweep, runs, run_lab)
+    run_sweep(sweep, runs)
 
     groups: dict[str, dict[int, list[dict]]] = {}
     for run in sweep.runs:

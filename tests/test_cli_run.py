@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from imagelab.cli import main
+from imagelab.config import load_config
 
 BREEDS = ("golden_retriever", "dachshund", "petit_basset_griffon_vendeen")
 
@@ -18,7 +19,8 @@ def finished_run(tmp_path_factory):
     from tests.conftest import TINY_OVERRIDES
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    assert main(["run", "--out", str(out), *TINY_OVERRIDES]) == 0
+    # Overrides before and after an option, as the CLI contract allows.
+    assert main(["run", *TINY_OVERRIDES[:4], "--out", str(out), *TINY_OVERRIDES[4:]]) == 0
     return out
 
 
@@ -89,6 +91,37 @@ def test_another_config_on_the_same_folder_is_refused_and_nothing_changes(finish
     assert code == 2
     assert "loop.generations: 2 -> 3" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in finished_run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("order", [
+    ["toy-ddpm", "--out", "OUT", "loop.generations=2", "seed=3"],  # the contract's own example
+    ["--out", "OUT", "toy-ddpm", "loop.generations=2", "seed=3"],
+    ["loop.generations=2", "--out", "OUT", "seed=3", "toy-ddpm"],
+    ["loop.generations=2", "toy-ddpm", "seed=3", "--out", "OUT"],
+])
+def test_options_config_and_overrides_come_in_any_order(order, tmp_path, capsys):
+    argv = ["run", *[str(tmp_path / "x") if item == "OUT" else item for item in order], "--print-config"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == load_config("toy-ddpm", ["loop.generations=2", "seed=3"]).to_yaml()
+    assert not (tmp_path / "x").exists()  # --print-config runs nothing
+
+
+def test_later_overrides_win_wherever_they_stand(capsys):
+    assert main(["run", "loop.generations=2", "--print-config", "loop.generations=5"]) == 0
+    assert "generations: 5\n" in capsys.readouterr().out
+
+
+def test_two_configs_or_an_unknown_option_are_user_errors(tmp_path, capsys):
+    assert main(["run", "toy-ddpm", "--out", str(tmp_path / "x"), "toy-vae"]) == 2
+    assert capsys.readouterr().err.strip() == ("imagelab: error: CONFIG: give at most one config (a YAML path "
+                                               "or a preset), got toy-ddpm, toy-vae; overrides look like "
+                                               "KEY=VALUE")
+    with pytest.raises(SystemExit) as leaving:
+        main(["run", "loop.generations=2", "--out", str(tmp_path / "x"), "--bogus", "seed=1"])
+    assert leaving.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["report", str(tmp_path), "stray"])  # a command without a list of positionals takes no extra
+    assert not (tmp_path / "x").exists()
 
 
 def test_list_commands(capsys):

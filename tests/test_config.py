@@ -81,6 +81,12 @@ def test_the_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "imagelab: error: loop.generations: must be an integer, got 'many'"
     assert not (tmp_path / "r").exists()
+    # The same with the override after the option (argparse alone would call it an unrecognized argument).
+    result = subprocess.run([sys.executable, "-m", "imagelab", "run", "--out", str(tmp_path / "r"),
+                             "loop.generations=many"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "imagelab: error: loop.generations: must be an integer, got 'many'"
+    assert not (tmp_path / "r").exists()
 
 
 def test_presets_with_flat_loop_keys_fill_the_regime_section():

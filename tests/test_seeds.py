@@ -5,9 +5,10 @@ import math
 
 import pytest
 
+import imagelab
 from imagelab.cli import main
 from imagelab.errors import ConfigError
-from imagelab.experiments.seeds import aggregate, mean_interval, parse_seeds
+from imagelab.experiments.seeds import aggregate, check_seeds, mean_interval, parse_seeds
 
 
 def test_mean_and_t_interval_over_seeds():
@@ -36,13 +37,18 @@ def test_seed_lists_are_checked():
     for bad in ("0,x", "1,1", "", "-1"):
         with pytest.raises(ConfigError, match="--seeds"):
             parse_seeds(bad)
+    assert check_seeds(range(3)) == [0, 1, 2]
+    for bad in ([], [1, 1], [-1], [0.5], [True]):
+        with pytest.raises(ConfigError, match="--seeds"):
+            check_seeds(bad)
 
 
 def test_run_with_seeds_writes_a_folder_per_seed_and_their_aggregate(tiny_overrides, tmp_path, capsys):
     out = tmp_path / "seeds"
     # The resample generator (the fastest) has no generator.epochs.
     overrides = [o for o in tiny_overrides if not o.startswith("generator.")] + ["generator.name=resample", "loop.generations=1"]
-    assert main(["run", "--out", str(out), "--seeds", "3,4", *overrides]) == 0
+    # Options between the overrides: the CLI takes them in any order.
+    assert main(["run", *overrides[:3], "--seeds", "3,4", "--out", str(out), *overrides[3:]]) == 0
     runs = []
     for seed in (3, 4):
         with open(out / f"seed_{seed}" / "metrics.csv") as handle:
@@ -60,3 +66,20 @@ def test_run_with_seeds_writes_a_folder_per_seed_and_their_aggregate(tiny_overri
     assert "mean of 2 seeds" in (tmp_path / "cmp" / "index.html").read_text()
     assert main(["run", "--out", str(out), "--seeds", "3,4", *overrides, "seed=1"]) == 2
     assert "conflicts with a seed=" in capsys.readouterr().err
+
+
+def test_run_seeds_from_python_returns_each_seed_s_run_and_the_aggregate(tiny_overrides, tmp_path, capsys):
+    overrides = [o for o in tiny_overrides if not o.startswith("generator.")] + ["generator.name=resample",
+                                                                                 "loop.generations=1"]
+    seeds = imagelab.run_seeds(None, seeds=[5, 2], out=tmp_path / "api", overrides=overrides)
+    assert seeds.root == (tmp_path / "api").resolve() and list(seeds.runs) == [5, 2]
+    assert all(run.status == "complete" and run.config.seed == seed for seed, run in seeds.runs.items())
+    with open(seeds.root / "aggregate.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["generation"] for row in seeds.aggregate] == [0, 1] and len(table) == 2
+    fids = [run.rows[1]["fid"] for run in seeds.runs.values()]
+    assert seeds.aggregate[1]["fid_mean"] == pytest.approx(sum(fids) / 2) == float(table[1]["fid_mean"])
+    assert "Mean over 2 seeds at generation 1" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="conflicts with a seed="):
+        imagelab.run_seeds(None, seeds="0,1", out=tmp_path / "other", overrides=[*overrides, "seed=1"])
+    assert not (tmp_path / "other").exists()

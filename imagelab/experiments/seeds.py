@@ -5,26 +5,76 @@ number of seeds and, for each numeric metrics.csv column, the mean over seeds an
 95% confidence interval for it (Student's t with n - 1 degrees of freedom; blank for
 a single seed). An aggregate folder can be handed to ``imagelab compare`` like a run:
 its curves are the means.
+
+    imagelab.run_seeds("toy-vae", seeds=[0, 1, 2], out="runs/toy-seeds")   # = imagelab run --seeds 0,1,2
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from scipy import stats
 
+from imagelab import lab
 from imagelab.errors import ConfigError, RunFolderError
+from imagelab.lab import ConfigSource, Run
 from imagelab.metrics.suite import built_in_headline
-from imagelab.runs.record import load_run
-from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, MANIFEST_FILE, SEEDS_MARKER, seed_folder
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
+from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, MANIFEST_FILE, SEEDS_MARKER, seed_folder
+from imagelab.runs.record import load_run
 
 CONFIDENCE = 0.95
+
+
+@dataclass
+class SeedRuns:
+    """What ``run_seeds`` made: the folder, each seed's run, and the aggregate's rows."""
+
+    root: Path  # holds seed_<s>/ and aggregate.csv
+    runs: dict[int, Run]  # by seed, in the order given
+    aggregate: list[dict]  # aggregate.csv's rows (empty in the other processes of a multi-process launch)
+
+
+def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
+              out: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> SeedRuns:
+    """One run per seed in ``out``/seed_<s>/ (each resumable), then ``out``/aggregate.csv.
+
+    ``seeds``: distinct non-negative integers, or their comma-separated text (``"0,1,2"``).
+    ``out`` defaults to ``runs/<config name>-<hash of the config without its seed>-seeds``.
+    """
+    seeds = parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(seeds)
+    overrides = lab.override_list(overrides)
+    if any(item.startswith("seed=") for item in overrides):
+        raise ConfigError("--seeds", "conflicts with a seed=... override; give the seeds in --seeds only")
+    configs = {seed: lab.resolve_config(config, [*overrides, f"seed={seed}"]) for seed in seeds}
+    if out is None:
+        without_seed = {k: v for k, v in configs[seeds[0]].to_dict().items() if k != "seed"}
+        digest = hashlib.sha256(repr(without_seed).encode()).hexdigest()[:8]
+        out = Path("runs") / f"{lab.config_name(config)}-{digest}-seeds"
+    root = Path(out).expanduser().resolve()
+    _, processes = lab.join_processes(configs[seeds[0]])
+    with processes.main_first():
+        prepare_folder(root, seeds)
+    for position, seed in enumerate(seeds, 1):
+        if processes.is_main:
+            print(f"== seed {seed} ({position}/{len(seeds)}): {seed_folder(root, seed)}", flush=True)
+        lab.run_in_folder(configs[seed], seed_folder(root, seed))
+    processes.wait()  # every seed's metrics are written before the main process reads them
+    table = []
+    if processes.is_main:
+        table = write_aggregate(root, seeds)
+        print(describe_final(table))
+        print(f"Aggregate: {root / AGGREGATE_FILE}  "
+              f"(compare seed folders with `imagelab compare {root}/seed_* --out DIR`)")
+    return SeedRuns(root, {seed: lab.load_run(seed_folder(root, seed)) for seed in seeds}, table)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -32,9 +82,20 @@ def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError("--seeds", f"must be comma-separated integers, e.g. 0,1,2,3,4; got {text!r}") from None
+        raise ConfigError("--seeds", f"must be comma-separated integers, e.g. 0,1,2,3,4; "
+                                     f"got {text!r}") from None
+    return check_seeds(seeds, text)
+
+
+def check_seeds(seeds: Sequence[int], text: str | None = None) -> list[int]:
+    """``seeds`` as a list, if they are distinct non-negative integers."""
+    seeds = list(seeds)
+    given = text if text is not None else seeds
+    if any(isinstance(seed, bool) or not isinstance(seed, int) for seed in seeds):
+        raise ConfigError("--seeds", f"must be integers, e.g. 0,1,2,3,4; got {given!r}")
     if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
-        raise ConfigError("--seeds", f"must list distinct non-negative integers, e.g. 0,1,2,3,4; got {text!r}")
+        raise ConfigError("--seeds", f"must list distinct non-negative integers, e.g. 0,1,2,3,4; "
+                                     f"got {given!r}")
     return seeds
 
 
@@ -43,7 +104,8 @@ def prepare_folder(out: Path, seeds: Sequence[int]) -> None:
     if (out / CONFIG_FILE).exists() or (out / MANIFEST_FILE).exists():
         raise RunFolderError(f"{out} holds a single run; choose another --out for a --seeds run")
     claim_folder_of_runs(out, SEEDS_MARKER, "--seeds run",
-                         f"runs of one config with seeds {','.join(map(str, seeds))}, made by `imagelab run --seeds`\n")
+                         f"runs of one config with seeds {','.join(map(str, seeds))}, "
+                         "made by `imagelab run --seeds`\n")
 
 
 def aggregate(rows_by_seed: dict[int, list[dict]]) -> list[dict]:
@@ -83,7 +145,8 @@ def write_aggregate(out: Path, seeds: Sequence[int]) -> list[dict]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns or ["generation", "seeds"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in table])
+    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+                      for row in table])
     atomic_write_text(out / AGGREGATE_FILE, buffer.getvalue())
     return table
 

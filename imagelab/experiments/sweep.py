@@ -28,18 +28,18 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-from imagelab.runtime import distributed
+from imagelab import lab
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import DeviceOutOfMemoryError, NonFiniteLossError, UserError
-from imagelab.runs.layout import MANIFEST_FILE
-from imagelab.runs.atomic import atomic_write_text
-from imagelab.runs.folder import claim_folder_of_runs
 from imagelab.experiments.seeds import mean_interval
 from imagelab.metrics.suite import built_in_headline
+from imagelab.runs.atomic import atomic_write_text
+from imagelab.runs.folder import claim_folder_of_runs
+from imagelab.runs.layout import MANIFEST_FILE
 from imagelab.runs.record import load_run
 
 MARKER = ".imagelab-sweep"
@@ -80,7 +80,8 @@ def load_sweep(source: str) -> Sweep:
     except (OSError, yaml.YAMLError) as error:
         raise SweepError(f"sweep {path}: not readable YAML: {' '.join(str(error).split())}") from None
     if not isinstance(tree, dict):
-        raise SweepError(f"sweep {path}: must be a mapping with 'grid' (and optionally 'config', 'overrides')")
+        raise SweepError(f"sweep {path}: must be a mapping with 'grid' "
+                         "(and optionally 'config', 'overrides')")
     unknown = sorted(set(tree) - set(KEYS))
     if unknown:
         raise SweepError(f"sweep {path}: unknown key '{unknown[0]}'; allowed: {', '.join(KEYS)}")
@@ -91,16 +92,19 @@ def load_sweep(source: str) -> Sweep:
         config = str((path.parent / config).resolve())
     fixed = tree.get("overrides") or {}
     if not isinstance(fixed, dict):
-        raise SweepError(f"sweep {path}: 'overrides' must map dotted keys to values, e.g. loop.generations: 5")
+        raise SweepError(f"sweep {path}: 'overrides' must map dotted keys to values, "
+                         "e.g. loop.generations: 5")
     grids = tree.get("grid")
     grids = [grids] if isinstance(grids, dict) else grids
     if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) and g for g in grids):
-        raise SweepError(f"sweep {path}: 'grid' must map dotted keys to lists of values (or be a list of such mappings)")
+        raise SweepError(f"sweep {path}: 'grid' must map dotted keys to lists of values "
+                         "(or be a list of such mappings)")
     runs = []
     for grid in grids:
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
-                raise SweepError(f"sweep {path}: grid key '{key}' must have a non-empty list of values, got {values!r}")
+                raise SweepError(f"sweep {path}: grid key '{key}' must have a non-empty list of values, "
+                                 f"got {values!r}")
             if key in fixed:
                 raise SweepError(f"sweep {path}: '{key}' is both in 'overrides' and in 'grid'; keep one")
         for combination in itertools.product(*grid.values()):
@@ -116,13 +120,13 @@ def load_sweep(source: str) -> Sweep:
     return Sweep(path.stem, config, runs)
 
 
-def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> list[str]:
+def run_sweep(sweep: Sweep, out: Path) -> list[str]:
     """Run every unfinished run in ``out``/<name>, then write and print the summary; returns failed runs.
 
     In a multi-process launch every process goes through the runs together (each run
     is split between them) and the main process alone prints and writes the summary.
     """
-    processes = distributed.current()
+    _, processes = lab.join_processes(load_config(sweep.config, sweep.runs[0].overrides))
     say = print if processes.is_main else (lambda *args, **kwargs: None)
     with processes.main_first():
         _prepare(out, sweep)
@@ -134,7 +138,7 @@ def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> 
             continue
         say(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
         try:
-            run_lab(load_config(sweep.config, run.overrides), folder)
+            lab.run_in_folder(load_config(sweep.config, run.overrides), folder)
         except (NonFiniteLossError, DeviceOutOfMemoryError) as error:
             say(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
             failed.append(run.name)
@@ -144,7 +148,8 @@ def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> 
     rows = write_summary(sweep, out)
     print(format_table(rows))
     print(f"Summary: {out / SUMMARY_FILE}")
-    groups = over_seeds(rows, [key for key in rows[0] if key not in ("run", "status", "generation", *SUMMARY_METRICS)])
+    not_grid = ("run", "status", "generation", *SUMMARY_METRICS)
+    groups = over_seeds(rows, [key for key in rows[0] if key not in not_grid])
     if groups:
         _write_csv(out / SEEDS_SUMMARY_FILE, groups)
         print(format_table(groups))
@@ -155,7 +160,7 @@ def run_sweep(sweep: Sweep, out: Path, run_lab: Callable[[Any, Path], None]) -> 
 def list_commands(sweep: Sweep, out: Path) -> list[str]:
     """One shell command per run; running them all (anywhere, in any order) is the sweep."""
     head = ["imagelab", "run"] + ([sweep.config] if sweep.config else [])
-    # Overrides before --out: argparse takes no positional items after an option's value.
+    # --out last, after the overrides: the run's folder ends each line, where a job script finds it.
     return [shlex.join([*head, *run.overrides, "--out", str(out / run.name)]) for run in sweep.runs]
 
 
@@ -184,7 +189,7 @@ def write_summary(sweep: Sweep, out: Path) -> list[dict]:
 
 
 def over_seeds(rows: list[dict], grid_keys: list[str]) -> list[dict]:
-    """Rows of finished runs grouped by every grid value but ``seed``: means and 95% intervals of the final metrics.
+    """Finished runs grouped by every grid value but ``seed``: the final metrics' means and 95% intervals.
 
     Empty unless ``seed`` is a grid key and some group has more than one finished run.
     """
@@ -217,7 +222,8 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
-    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows])
+    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+                      for row in rows])
     atomic_write_text(path, buffer.getvalue())
 
 
@@ -243,12 +249,14 @@ def _find(source: str) -> Path:
     if path.suffix not in (".yaml", ".yml") and bundled.is_file():
         return bundled
     available = sorted(p.stem for p in sweep_dir().glob("*.yaml"))
-    raise SweepError(f"no sweep file '{source}'; give a YAML path or a bundled sweep: {', '.join(available) or 'none'}")
+    raise SweepError(f"no sweep file '{source}'; give a YAML path or a bundled sweep: "
+                     f"{', '.join(available) or 'none'}")
 
 
 def _prepare(out: Path, sweep: Sweep) -> None:
     """``out`` must be new, empty, or an earlier sweep's folder."""
-    claim_folder_of_runs(out, MARKER, "sweep", f"runs of the sweep '{sweep.name}', made by `imagelab sweep`\n",
+    claim_folder_of_runs(out, MARKER, "sweep",
+                         f"runs of the sweep '{sweep.name}', made by `imagelab sweep`\n",
                          error=SweepError)
 
 

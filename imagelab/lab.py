@@ -1,0 +1,335 @@
+"""The library API: run (or resume) a lab, and read any run folder back.
+
+    import imagelab
+
+    run = imagelab.run("toy-ddpm", out="runs/ddpm", overrides=["loop.generations=5"])
+    run.rows[-1]["breeds_alive"]          # the last generation's metrics row
+    run.samples(5).images                 # (N, 3, H, W) uint8: generation 5's samples
+    imagelab.load_run("runs/ddpm")        # the same folder read back, later or elsewhere
+
+`imagelab run` is a thin shell over ``run``; `imagelab run --seeds` and `imagelab sweep`
+call ``run_in_folder`` once per run (experiments/). A ``Run`` reads through
+runs/record.py, the reader the report uses, so the API and the report never disagree
+about what a folder holds. See docs/python-api.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from imagelab.config import RunConfig, apply_override, config_from_dict, load_config
+from imagelab.data.imageset import ImageSet
+from imagelab.errors import ConfigError, RunFolderError, UserError
+from imagelab.generators import GENERATORS, Generator, load_generator
+from imagelab.judge.judgement import Judgement
+from imagelab.loop.collapse import CollapseLoop
+from imagelab.registry import RegistryError
+from imagelab.report import html
+from imagelab.report.run_summary import summarize
+from imagelab.runs.folder import RunFolder
+from imagelab.runs.layout import (
+    CONFIG_FILE,
+    GENERATOR_DIR,
+    JUDGEMENT_FILE,
+    LOG_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    generation_folder_name,
+)
+from imagelab.runs.record import RunRecord
+from imagelab.runs.record import load_run as load_record
+from imagelab.runtime import distributed
+from imagelab.runtime.device import prefer_determinism, resolve_device
+from imagelab.runtime.run_log import LOGGER_NAME, run_logging
+
+log = logging.getLogger(LOGGER_NAME)
+
+# What ``run`` accepts as a config: a RunConfig, a YAML path, a preset name, a nested mapping, or None
+# (the embedded default).
+ConfigSource = RunConfig | str | os.PathLike | Mapping | None
+DEFAULT_CONFIG_NAME = "toy-vae"  # the embedded default is the toy-vae preset
+MAPPING_CONFIG_NAME = "lab"  # folder name prefix of a run made from a RunConfig or a mapping
+VERSIONED_PACKAGES = ("imagelab", "torch", "torchvision", "timm", "torchmetrics")
+
+
+def run(config: ConfigSource = None, *, out: str | os.PathLike | None = None,
+        overrides: Sequence[str] = ()) -> Run:
+    """Run (or resume) a lab in ``out``, print its summary, build its report and return the run.
+
+    ``overrides`` are ``KEY=VALUE`` strings with dotted keys and YAML values, applied on
+    top of ``config``. ``out`` defaults to ``runs/<config name>-<hash of the resolved config>``.
+    An ``out`` that holds the same config is resumed after its last complete stage; one
+    that holds another config is refused (RunFolderError), and nothing in it changes.
+    """
+    resolved = resolve_config(config, overrides)
+    folder = Path(out) if out is not None else default_out(config, resolved)
+    run_in_folder(resolved, folder)
+    return load_run(folder)
+
+
+def resolve_config(config: ConfigSource = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """``config`` with ``overrides`` applied, checked as strictly as a YAML file is."""
+    overrides = override_list(overrides)
+    if config is None or isinstance(config, (str, os.PathLike)):
+        return load_config(None if config is None else os.fspath(config), overrides)
+    if isinstance(config, RunConfig):
+        tree = config.to_dict()  # re-parsed below: a RunConfig edited by hand is checked like a file
+    elif isinstance(config, Mapping):
+        tree = copy.deepcopy(dict(config))
+    else:
+        raise ConfigError("config", "must be a RunConfig, a YAML path, a preset name, a mapping or None, "
+                                    f"got {type(config).__name__}")
+    for override in overrides:
+        apply_override(tree, override)
+    return config_from_dict(tree)
+
+
+def override_list(overrides: Sequence[str]) -> list[str]:
+    """``overrides`` as a list of strings; a lone string would be applied character by character."""
+    if isinstance(overrides, str) or not all(isinstance(item, str) for item in overrides):
+        raise ConfigError("overrides", f"must be a list of KEY=VALUE strings, e.g. ['loop.generations=5'], "
+                                       f"got {overrides!r}")
+    return list(overrides)
+
+
+def config_name(config: ConfigSource) -> str:
+    """The name a config's default run folder starts with: the preset or file name."""
+    if config is None:
+        return DEFAULT_CONFIG_NAME
+    if isinstance(config, (str, os.PathLike)):
+        return Path(config).stem
+    return MAPPING_CONFIG_NAME
+
+
+def default_out(config: ConfigSource, resolved: RunConfig) -> Path:
+    """``runs/<config name>-<first 8 hex digits of the resolved config's sha256>``."""
+    digest = hashlib.sha256(resolved.to_yaml().encode()).hexdigest()[:8]
+    return Path("runs") / f"{config_name(config)}-{digest}"
+
+
+def run_in_folder(config: RunConfig, out: Path) -> None:
+    """Run (or resume) one lab in ``out``, print its summary and build its report.
+
+    The folder stays locked against other processes until the run and its report are
+    done. In a multi-process launch every process calls this; the main one writes.
+    """
+    device, processes = join_processes(config)
+    if device.type == "cuda" and processes.device is not None:
+        device = processes.device  # cuda:LOCAL_RANK, one GPU per process
+    prefer_determinism(device)
+    folder = _open_run_folder(Path(out), config, processes)
+    try:
+        with run_logging(folder.root / LOG_FILE if processes.is_main else None):
+            _run_loop(config, folder, device, processes)
+    finally:
+        folder.close()
+
+
+def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,
+              processes: distributed.Processes) -> None:
+    resumed = bool(folder.manifest["generations"])
+    on = f"{device}" if not processes.launched else f"{processes.count} processes ({device.type})"
+    log.info(f"{'resuming' if resumed else 'starting'} run in {folder.root} on {on} ({config.generator.name} "
+             f"generator, {config.loop.regime} regime, {config.loop.generations} generations)")
+    start = time.perf_counter()
+    try:
+        outcome = CollapseLoop(config, folder, device).run()
+    except BaseException as error:
+        folder.set("status", "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}")
+        raise
+    if processes.is_main:
+        print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
+        folder.set("report", {"seconds": round(build_report(folder.root), 3)})  # the last stage of a run
+
+
+def build_report(run_dir: str | os.PathLike) -> float:
+    """(Re)build ``run_dir``/report/index.html and say where it is; returns the seconds it took."""
+    start = time.perf_counter()
+    index = html.build_report(Path(run_dir))
+    seconds = time.perf_counter() - start
+    print(f"Report: {index}  (built in {seconds:.1f}s; open it in a browser)")
+    return seconds
+
+
+def join_processes(config: RunConfig) -> tuple[torch.device, distributed.Processes]:
+    """The run's device, and this process's place if a launcher started several (idempotent)."""
+    device = resolve_device(config.device)
+    return device, distributed.start(cpu=device.type == "cpu")
+
+
+def _open_run_folder(out: Path, config: RunConfig, processes: distributed.Processes) -> RunFolder:
+    """Open (or resume) the folder in the main process; the others follow it, or share its refusal."""
+    if processes.is_main:
+        try:
+            folder = RunFolder.open(out, config.to_dict(), package_versions())
+        except UserError as error:
+            processes.broadcast(str(error))
+            raise
+        processes.broadcast(None)
+        return folder
+    refusal = processes.broadcast(None)
+    if refusal is not None:
+        raise RunFolderError(refusal)
+    return RunFolder.follow(out)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide a run's numbers, for its manifest."""
+    found = {}
+    for package in VERSIONED_PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def register_generator(name: str, generator_class: type[Generator]) -> type[Generator]:
+    """Make ``generator_class`` available as ``generator.name=<name>`` in this process (a notebook cell).
+
+    The same as decorating the class with ``@GENERATORS.register(name)``; a name can be
+    registered once per process. Packages register through the ``imagelab.generators``
+    entry-point group instead, so that every process (and `imagelab list`) sees them.
+    """
+    if not (isinstance(generator_class, type) and issubclass(generator_class, Generator)):
+        raise TypeError(f"generator '{name}': expected a subclass of imagelab.plugin.Generator, "
+                        f"got {generator_class!r}")
+    return GENERATORS.register(name)(generator_class)
+
+
+# --- reading a run back ------------------------------------------------------------------------
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read the run folder ``path`` back (finished, running or killed); RunFolderError if it is none."""
+    return Run(load_record(Path(path)))
+
+
+class Run:
+    """A run folder as read from disk: config, manifest, metrics rows and each generation's files.
+
+    Generation 0 is the real pool (its samples are the real images, it has no generator);
+    generation g >= 1 is what the generator fitted on the g-th pool sampled. What a run
+    folder lacks (a killed run's last stage) raises RunFolderError naming the file.
+    """
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record  # the reader the report uses: tolerant of missing files, see runs/record.py
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.root)!r}, status={self.status!r}, generations={self.generations})"
+
+    @property
+    def root(self) -> Path:
+        return self.record.root
+
+    @property
+    def status(self) -> str:
+        """``complete``, ``running``, ``interrupted`` or ``failed: <why>`` (from the manifest)."""
+        return self.record.status
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.record.manifest
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """metrics.csv: one dict per measured generation, numbers as floats (``generation`` an int)."""
+        return self.record.rows
+
+    @property
+    def breeds(self) -> tuple[str, ...]:
+        return self.record.breeds
+
+    @property
+    def generations(self) -> list[int]:
+        """The generations with a metrics row, in order."""
+        return [row["generation"] for row in self.rows]
+
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        """config.yaml as written: the resolved config as plain data ({} if unreadable)."""
+        return self.record.config
+
+    @functools.cached_property
+    def config(self) -> RunConfig:
+        """The resolved config as a RunConfig; its generator must be registered in this process."""
+        if not self.record.config:
+            raise RunFolderError(f"{self.config_file} is missing or unreadable; `config_dict` is empty")
+        return config_from_dict(self.record.config)
+
+    # Paths, named in runs/layout.py.
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.root / MANIFEST_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.root / METRICS_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / LOG_FILE
+
+    @property
+    def report_file(self) -> Path:
+        return self.root / html.REPORT_DIR / "index.html"
+
+    def generation_dir(self, generation: int) -> Path:
+        return self.root / generation_folder_name(generation)
+
+    # Each generation's artifacts.
+
+    def samples(self, generation: int) -> ImageSet:
+        """The images generation ``generation`` sampled (generation 0: the real pool), in stored order."""
+        return ImageSet.load(self._generation_file(generation, SAMPLES_FILE))
+
+    def judgement(self, generation: int) -> Judgement:
+        """The judge's verdict on each of those samples: labels (-1 = unrecognized), confidence, features."""
+        return Judgement(**load_file(str(self._generation_file(generation, JUDGEMENT_FILE))))
+
+    def generator(self, generation: int, device: str | torch.device = "cpu") -> Generator:
+        """The generator of generation ``generation`` >= 1, loaded from its config.json + weights."""
+        if generation == 0:
+            raise RunFolderError("generation 0 is the real pool; no generator made it "
+                                 "(generators start at generation 1)")
+        directory = self._generation_folder(generation) / GENERATOR_DIR
+        if not directory.is_dir():
+            raise RunFolderError(f"{directory} is missing: generation {generation} has not been fitted yet; "
+                                 "resume the run (the same config, the same folder) to make it")
+        try:
+            return load_generator(directory, torch.device(device))
+        except RegistryError as error:
+            raise ConfigError("generator.name", f"{error} (register it in this process to load it)") from None
+
+    def _generation_folder(self, generation: int) -> Path:
+        known = {record.generation: record for record in self.record.generations}
+        if generation not in known:
+            raise RunFolderError(f"{self.root} has no generation {generation}; "
+                                 f"it has generations {min(known, default=0)}..{max(known, default=0)}")
+        return known[generation].folder
+
+    def _generation_file(self, generation: int, name: str) -> Path:
+        path = self._generation_folder(generation) / name
+        if not path.is_file():
+            raise RunFolderError(f"{path} is missing: generation {generation} has not got that far; "
+                                 "resume the run (the same config, the same folder) to make it")
+        return path

@@ -1,0 +1,57 @@
+"""Where a run's progress lines go while it runs: stderr, and the same lines with timestamps in its log.txt.
+
+Every module logs to the ``imagelab`` logger. While a run goes, that logger writes
+INFO and above to stderr (through tqdm, so a line lands above a progress bar, not
+inside it) and to the run's log file; afterwards it is put back as it was, so a
+notebook that runs several labs does not keep writing into the first one's log.
+In a multi-process run only the main process speaks; the others show errors only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+LOGGER_NAME = "imagelab"
+
+
+@contextmanager
+def run_logging(log_file: Path | None) -> Iterator[None]:
+    """Progress lines to stderr and ``log_file`` while the body runs; ``None``: errors only.
+
+    ``None`` is for the other processes of a multi-process run: the main one speaks for them.
+    """
+    log = logging.getLogger(LOGGER_NAME)
+    saved_level, saved_handlers, saved_propagate = log.level, list(log.handlers), log.propagate
+    handlers: list[logging.Handler] = []
+    if log_file is None:
+        log.setLevel(logging.ERROR)  # progress lines and warnings come from the main process only
+    else:
+        console = _ConsoleHandler()
+        console.setFormatter(logging.Formatter("%(message)s"))
+        file = logging.FileHandler(log_file, encoding="utf-8")
+        file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handlers = [console, file]
+        log.setLevel(logging.INFO)
+        log.handlers[:] = handlers
+        log.propagate = False  # a notebook's root handler would print every line a second time
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.close()
+        log.setLevel(saved_level)
+        log.handlers[:] = saved_handlers
+        log.propagate = saved_propagate
+
+
+class _ConsoleHandler(logging.Handler):
+    """Writes log lines through tqdm, so they land above a progress bar instead of inside it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stderr)
