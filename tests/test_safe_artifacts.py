@@ -87,7 +87,7 @@ def test_the_scan_sees_through_comments_and_aliases():
 
 def test_the_package_source_never_loads_pickles_or_unsafe_yaml():
     files = sorted(PACKAGE.rglob("*.py"))
-    assert len(files) > 20 and PACKAGE / "loop.py" in files
+    assert len(files) > 20 and PACKAGE / "loop" / "collapse.py" in files
     found = [f"{path.relative_to(PACKAGE.parent)}:{hit}" for path in files for hit in unsafe_loads(path.read_text())]
     assert found == []
 
