@@ -22,16 +22,16 @@ import time
 from pathlib import Path
 
 import torch
+from measuring import cpu_name
 
 from imagelab.config import load_config
 from imagelab.data import build_real_data
-from imagelab.runtime.device import resolve_device
 from imagelab.generators import load_generator
 from imagelab.judge.cache import obtain_judge
 from imagelab.metrics.breeds import breed_shares
 from imagelab.metrics.fid import FeatureFID
 from imagelab.report.grids import sample_grid
-from measuring import cpu_name
+from imagelab.runtime.device import resolve_device
 
 DEFAULT_SCHEDULE = ["dpmsolver++:10,20,50", "ddim:20", "ddpm:100,1000"]
 

@@ -29,12 +29,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
+from measuring import block_seconds, cpu_name
 
 from imagelab.data.imageset import ImageSet
 from imagelab.data.toydogs import render_dogs
 from imagelab.generators import DataSpec
 from imagelab.generators.ddpm import DDPM, DDPMConfig
-from measuring import block_seconds, cpu_name
 
 
 def parse_args() -> argparse.Namespace:

@@ -24,7 +24,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-
 from measuring import cpu_name
 
 RESULTS = Path(__file__).parent / "results" / "default_run.json"

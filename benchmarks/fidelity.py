@@ -28,11 +28,11 @@ import torch
 
 from imagelab.config import load_config
 from imagelab.data import build_real_data
-from imagelab.runtime.device import resolve_device
 from imagelab.generators import DataSpec, build_generator
 from imagelab.judge.cache import obtain_judge
 from imagelab.metrics.breeds import breed_shares, total_variation
 from imagelab.report.grids import sample_grid
+from imagelab.runtime.device import resolve_device
 from imagelab.seeding import derive_seed
 
 

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import timm
 import torch
+from measuring import block_seconds, cpu_name
 
 from imagelab.config import JudgeConfig
 from imagelab.data.toydog_breeds import BREEDS
 from imagelab.judge.model import Judge
 from imagelab.metrics.fid import FeatureFID
-from measuring import block_seconds, cpu_name
 
 SETTINGS = [("test_resnet", 32), ("resnet18", 64)]  # the default lab's judge; the photo presets' judge
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from measuring import cpu_name
 
 from imagelab.config import EvalConfig
 from imagelab.data.imageset import ImageSet
@@ -29,7 +30,6 @@ from imagelab.data.imbalance import breed_counts
 from imagelab.judge.judgement import Judgement
 from imagelab.metrics.metric import GenerationInputs, MetricContext
 from imagelab.metrics.suite import MetricSuite
-from measuring import cpu_name
 
 FEATURES = 96  # test_resnet's pre-logits width
 

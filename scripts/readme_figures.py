@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 
 from imagelab.report.mosaic import run_mosaic_sheet, spaced
 from imagelab.report.plots import plot_breed_shares
-from imagelab.runs.record import load_run
 from imagelab.runs.layout import GRID_FILE, generation_folder_name
+from imagelab.runs.record import load_run
 
 
 def grids_side_by_side(run_dir: Path, generations: list[int], path: Path) -> None:

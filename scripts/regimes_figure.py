@@ -17,9 +17,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from imagelab.runs.record import load_run  # noqa: E402
 from imagelab.experiments.seeds import aggregate  # noqa: E402
 from imagelab.experiments.sweep import load_sweep, run_sweep  # noqa: E402
+from imagelab.runs.record import load_run  # noqa: E402
 
 TAIL = 5  # the rarest breeds of generation 0 whose summed share is plotted
 PANELS = (("tail_share", f"share of the {TAIL} rarest breeds"), ("tv_to_real", "TV distance to the real shares"),

@@ -5,8 +5,8 @@ import os
 import pytest
 import torch
 
-from imagelab.runtime.device import prefer_determinism, resolve_device
 from imagelab.errors import ConfigError
+from imagelab.runtime.device import prefer_determinism, resolve_device
 
 
 def test_auto_picks_an_available_device_and_an_absent_one_is_refused():

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from imagelab.loop import health
 from imagelab.cli import main
 from imagelab.config import load_config
 from imagelab.errors import DeviceOutOfMemoryError
 from imagelab.generators.vae import VAE
+from imagelab.loop import health
 from imagelab.loop.collapse import CollapseLoop
 
 NOBODY = 65534  # an unprivileged uid and gid: the tests run as root, whom permissions do not stop

@@ -12,11 +12,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from imagelab.judge.degenerate import KINDS, blurred, degenerate_mix, degenerate_sets, gaussian_blur
 from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.data.toydogs import BREEDS, render_dogs
 from imagelab.errors import ConfigError
 from imagelab.generators import NonFiniteLossError
+from imagelab.judge.degenerate import KINDS, blurred, degenerate_mix, degenerate_sets, gaussian_blur
 from imagelab.judge.model import INFO_FILE, WEIGHTS_FILE, Judge, JudgeConfig
 from imagelab.seeding import derive_seed
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from imagelab.runs import lock as run_lock
 from imagelab.cli import main
 from imagelab.errors import RunFolderError
+from imagelab.runs import lock as run_lock
 from imagelab.runs.folder import RunFolder
 
 VERSIONS = {"torch": "test"}

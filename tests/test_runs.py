@@ -3,8 +3,8 @@ import json
 import pytest
 
 from imagelab.errors import RunFolderError
-from imagelab.runs.folder import RunFolder
 from imagelab.runs.atomic import atomic_directory, atomic_write_text
+from imagelab.runs.folder import RunFolder
 
 VERSIONS = {"torch": "test"}
 
@@ -59,8 +59,8 @@ def test_metrics_csv_has_the_union_of_columns_in_order(tmp_path):
 
 
 def test_a_folder_of_runs_is_claimed_only_when_new_empty_or_made_by_the_same_command(tmp_path):
-    from imagelab.runs.folder import claim_folder_of_runs
     from imagelab.experiments.sweep import SweepError
+    from imagelab.runs.folder import claim_folder_of_runs
 
     claim_folder_of_runs(tmp_path / "new", ".marker", "sweep", "note\n")
     assert (tmp_path / "new" / ".marker").read_text() == "note\n"

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from imagelab.cli import main
-from imagelab.loop.collapse import CollapseLoop
 from imagelab.experiments.sweep import load_sweep
+from imagelab.loop.collapse import CollapseLoop
 
 
 def write_sweep(path, tiny_overrides, grid, **extra):

@@ -10,8 +10,8 @@ import math
 import torch
 
 from imagelab.data.imageset import ImageSet
-from imagelab.generators import DataSpec, GENERATORS
-from imagelab.pools.regimes import PoolHistory, REGIMES
+from imagelab.generators import GENERATORS, DataSpec
+from imagelab.pools.regimes import REGIMES, PoolHistory
 from imagelab.seeding import derive_seed
 
 COUNTS = [20, 12, 6, 2]  # N = 40

@@ -27,8 +27,7 @@ from tqdm.auto import tqdm
 
 from imagelab.data.decode import Skipped, decode_photo, huge_photos_allowed
 from imagelab.runs.atomic import atomic_write
-from imagelab.runtime.cache import CACHE_ENV
-from imagelab.runtime.cache import cache_root
+from imagelab.runtime.cache import CACHE_ENV, cache_root
 
 log = logging.getLogger("imagelab")
 

@@ -32,7 +32,6 @@ import torch
 
 from imagelab.data.toydog_breeds import BREEDS, COAT_REGIONS, DARK, EARS, TAILS, TRAITS, BreedTraits
 
-
 # Slots of each image's uniform vector. Appending is safe; reordering changes every image.
 _SLOTS = ("sky_hue", "sky_sat", "sky_val", "ground_hue", "ground_sat", "ground_val", "horizon", "horizon_tilt",
           "sky_gradient", "ground_gradient", "facing", "size", "shift_x", "shift_y", "body_length", "leg_length",

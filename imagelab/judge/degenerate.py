@@ -20,8 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from imagelab.seeding import derive_seed, torch_generator
 from imagelab.data.toydogs import render_backgrounds
+from imagelab.seeding import derive_seed, torch_generator
 
 KINDS = ("blurred", "blobs", "noise", "backgrounds")
 REFERENCE_RESOLUTION = 32  # sizes in this module are pixels at this resolution

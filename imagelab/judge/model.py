@@ -35,14 +35,14 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
-from imagelab.judge.degenerate import blurred, degenerate_sets
 from imagelab.data.imageset import UNLABELED, ImageSet
+from imagelab.judge.calibration import false_positive_floors, label_confusion
 from imagelab.judge.config import JudgeConfig
+from imagelab.judge.degenerate import blurred, degenerate_sets
 from imagelab.judge.judgement import Judgement
 from imagelab.judge.network import autocast, channels_last, forward, prepare
 from imagelab.judge.pretrained import load_pretrained
 from imagelab.judge.training import train_classifier
-from imagelab.judge.calibration import false_positive_floors, label_confusion
 from imagelab.runs.atomic import atomic_write
 from imagelab.seeding import derive_seed
 

@@ -17,7 +17,17 @@ from typing import Any
 import yaml
 
 from imagelab.errors import RunFolderError
-from imagelab.runs.layout import BREEDS_FILE, CONFIG_FILE, GENERATION_METRICS_FILE, GRID_FILE, JUDGEMENT_FILE, MANIFEST_FILE, METRICS_FILE, SAMPLES_FILE, generation_folder_name
+from imagelab.runs.layout import (
+    BREEDS_FILE,
+    CONFIG_FILE,
+    GENERATION_METRICS_FILE,
+    GRID_FILE,
+    JUDGEMENT_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    generation_folder_name,
+)
 
 GENERATION_FILES = (GRID_FILE, BREEDS_FILE, SAMPLES_FILE, JUDGEMENT_FILE)
 RUN_MARKERS = (CONFIG_FILE, MANIFEST_FILE, METRICS_FILE)  # a folder with none of these is no run
