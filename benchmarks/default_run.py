@@ -30,8 +30,8 @@ RESULTS = Path(__file__).parent / "results" / "default_run.json"
 
 
 def machine() -> dict:
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
 
 
 def main() -> None:
@@ -69,7 +69,8 @@ def main() -> None:
         "overhead_fraction_of_generator_judge_cached": round(overhead_warm / generator_seconds, 3),
         "peak_rss_mib": round(peak_rss_mib),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "per_generation": {g: {s: i["seconds"] for s, i in r["stages"].items()} for g, r in manifest["generations"].items()},
+        "per_generation": {g: {s: i["seconds"] for s, i in r["stages"].items()}
+                           for g, r in manifest["generations"].items()},
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -67,7 +67,8 @@ def main() -> None:
         fid_seconds = timed(lambda: fid(features), args.repeats)
         rows.append({"judge": model_name, "resolution": resolution, "features": features.shape[1],
                      "parameters": sum(p.numel() for p in network.parameters()),
-                     "judge_seconds": round(judge_seconds, 3), "judge_images_per_second": round(args.samples / judge_seconds),
+                     "judge_seconds": round(judge_seconds, 3),
+                     "judge_images_per_second": round(args.samples / judge_seconds),
                      "fid_reference_setup_seconds": round(setup_seconds, 4), "fid_seconds": round(fid_seconds, 4),
                      "judge_and_fid_images_per_second": round(args.samples / (judge_seconds + fid_seconds))})
         print(f"| {model_name} | {resolution} px | {rows[-1]['judge_images_per_second']:,} | {fid_seconds:.3f} s | "

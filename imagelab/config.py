@@ -282,7 +282,8 @@ def _check_cross_fields(config: RunConfig) -> None:
     if imbalance.profile == "counts" and not imbalance.counts:
         raise ConfigError("data.imbalance.counts", "must list one count per breed when profile is 'counts'")
     if imbalance.counts is not None and imbalance.profile != "counts":
-        raise ConfigError("data.imbalance.counts", f"is only used with profile 'counts' (profile is '{imbalance.profile}')")
+        raise ConfigError("data.imbalance.counts",
+                          f"is only used with profile 'counts' (profile is '{imbalance.profile}')")
     if config.eval.fid_features == "inception":
         inception_weights_path(config.eval)  # refuses now, before any work, if the weights file is not local
     build_regime(config).check(config.loop.generations)
@@ -304,12 +305,14 @@ def read_config_source(source: str) -> dict[str, Any]:
     path = Path(source)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise ConfigError("CONFIG", f"no config file '{source}'; give a YAML path or a preset: {', '.join(preset_names())}")
+            raise ConfigError("CONFIG", f"no config file '{source}'; give a YAML path or a preset: "
+                                        f"{', '.join(preset_names())}")
         text, where = path.read_text(), str(path)
     else:
         preset = preset_dir() / f"{source}.yaml"
         if not preset.is_file():
-            raise ConfigError("CONFIG", f"unknown preset '{source}'; available: {', '.join(preset_names())} (or a YAML path)")
+            raise ConfigError("CONFIG", f"unknown preset '{source}'; available: {', '.join(preset_names())} "
+                                        "(or a YAML path)")
         text, where = preset.read_text(), f"preset {source}"
     try:
         tree = yaml.safe_load(text)

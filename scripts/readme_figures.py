@@ -26,7 +26,8 @@ def grids_side_by_side(run_dir: Path, generations: list[int], path: Path) -> Non
     draw = ImageDraw.Draw(canvas)
     left = 0
     for generation, grid in zip(generations, grids):
-        draw.text((left + 4, 6), "real pool (generation 0)" if generation == 0 else f"generation {generation}", fill="black")
+        draw.text((left + 4, 6), "real pool (generation 0)" if generation == 0 else f"generation {generation}",
+                  fill="black")
         canvas.paste(grid, (left, title_height))
         left += grid.width + 16
     canvas.save(path)

@@ -40,7 +40,8 @@ def group_label(values: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sweep", default="regimes-toy", help="a sweep file or bundled sweep with loop.regime and seed")
+    parser.add_argument("--sweep", default="regimes-toy",
+                        help="a sweep file or bundled sweep with loop.regime and seed")
     parser.add_argument("--runs", type=Path, help="the sweep's run folder (default: runs/<sweep name>)")
     parser.add_argument("--out", type=Path, default=Path("assets"))
     args = parser.parse_args()
@@ -77,7 +78,8 @@ def main() -> None:
     for label, table in tables.items():
         last = table[-1]
         print(f"{label:<28} generation {last['generation']}: " + ", ".join(
-            f"{column} {last[f'{column}_mean']:.3f} [{last[f'{column}_ci95_low']:.3f}, {last[f'{column}_ci95_high']:.3f}]"
+            f"{column} {last[f'{column}_mean']:.3f} "
+            f"[{last[f'{column}_ci95_low']:.3f}, {last[f'{column}_ci95_high']:.3f}]"
             for column, _ in PANELS))
     print(f"wrote {args.out / 'regimes.png'} and {args.out / 'regimes.json'}")
 

@@ -84,7 +84,8 @@ def test_huge_images_are_decoded_and_decompression_bombs_skipped_without_warning
         warnings.simplefilter("error")  # a DecompressionBombWarning escaping would fail here
         data = build_real_data(config)
     assert data.source["usable_images"] == {"big_dog": 5}
-    large = [image for split in data.splits.values() for image in split.images if image[:, 8, 8].tolist() == [10, 20, 30]]
+    large = [image for split in data.splits.values() for image in split.images
+             if image[:, 8, 8].tolist() == [10, 20, 30]]
     assert len(large) == 1  # the large photo, decoded and downscaled
     (skipped,) = data.source["skipped"]
     assert skipped["path"].endswith("bomb.png") and "too large to decode safely" in skipped["reason"]
@@ -119,8 +120,8 @@ def test_strict_stops_at_the_first_unusable_file(tmp_path, tiny_overrides, capsy
     with pytest.raises(DataError, match=r"(empty|notes|too_small|truncated)\.(jpg|txt|png): .*data\.strict is true"):
         build_real_data(config)
     overrides = [o for o in tiny_overrides if not o.startswith("data.")]
-    code = main(["run", "--out", str(tmp_path / "run"), *overrides, "data.name=folder", f"data.root={tmp_path / 'dogs'}",
-                 "data.strict=true", *SPLITS])
+    code = main(["run", "--out", str(tmp_path / "run"), *overrides, "data.name=folder",
+                 f"data.root={tmp_path / 'dogs'}", "data.strict=true", *SPLITS])
     error = capsys.readouterr().err
     assert code == 2 and "data.strict is true" in error and str(tmp_path / "dogs" / "odd_breed") in error
 
@@ -131,8 +132,8 @@ def test_a_breed_of_only_unreadable_files_exits_2(tmp_path, tiny_overrides, caps
     for name in "abcde":  # enough files for the splits, none of them readable
         (tmp_path / "dogs" / "broken" / f"{name}.jpg").write_bytes(b"garbage")
     overrides = [o for o in tiny_overrides if not o.startswith("data.")]
-    code = main(["run", "--out", str(tmp_path / "run"), *overrides, "data.name=folder", f"data.root={tmp_path / 'dogs'}",
-                 *SPLITS])
+    code = main(["run", "--out", str(tmp_path / "run"), *overrides, "data.name=folder",
+                 f"data.root={tmp_path / 'dogs'}", *SPLITS])
     assert code == 2 and "breed 'broken' has no readable images" in capsys.readouterr().err
 
 

@@ -47,7 +47,8 @@ def _simulate_rows(rates: torch.Tensor, per_breed: int, seed: int) -> torch.Tens
     """Judged labels for per_breed held-out images of each breed in turn."""
     generator = torch.Generator().manual_seed(seed)
     k = rates.shape[0]
-    judged = torch.cat([torch.multinomial(rates[t], per_breed, replacement=True, generator=generator) for t in range(k)])
+    judged = torch.cat([torch.multinomial(rates[t], per_breed, replacement=True, generator=generator)
+                        for t in range(k)])
     return torch.where(judged == k, torch.full_like(judged, -1), judged)
 
 

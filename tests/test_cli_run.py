@@ -31,7 +31,8 @@ def read_metrics(run_dir):
 
 def test_every_artifact_of_the_run_folder_is_there(finished_run):
     run = finished_run
-    for name in ("config.yaml", "manifest.json", "metrics.csv", "log.txt", "judge/judge.json", "judge/model.safetensors"):
+    for name in ("config.yaml", "manifest.json", "metrics.csv", "log.txt", "judge/judge.json",
+                 "judge/model.safetensors"):
         assert (run / name).is_file(), name
     for generation in range(3):
         folder = run / f"gen_{generation:03d}"
@@ -141,7 +142,8 @@ def test_a_nan_loss_stops_the_run_clearly_and_keeps_earlier_generations(tmp_path
     assert "imagelab: stopped: generation 1, stage fit: vae epoch" in error and "loss became" in error
     assert (run / "gen_000" / "metrics.json").exists() and (run / "metrics.csv").exists()
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"].startswith("failed") and "fit" not in manifest["generations"].get("1", {}).get("stages", {})
+    assert (manifest["status"].startswith("failed")
+            and "fit" not in manifest["generations"].get("1", {}).get("stages", {}))
 
 
 def test_a_report_can_be_built_while_a_run_holds_the_folder(finished_run):

@@ -50,7 +50,8 @@ def test_resolved_config_round_trips_through_yaml():
         ("device=tpu", r"device: must be one of auto, cpu, cuda, mps; got 'tpu'"),
         ("data.imbalance.profile=zipff", r"data\.imbalance\.profile: must be one of exponential, zipf"),
         ("generator.name=ddmp", r"generator\.name: unknown generator 'ddmp'; available: .*resample.*vae"),
-        ("loop.regime=recycle", r"loop\.regime: unknown regime 'recycle'; available: accumulate, accumulate-subsample, mix, replace"),
+        ("loop.regime=recycle", r"loop\.regime: unknown regime 'recycle'; available: accumulate, "
+                                r"accumulate-subsample, mix, replace"),
         ("data.name=imagenet", r"data\.name: unknown dataset 'imagenet'; available: folder, oxford_pets, toydogs"),
         ("generator.latent_dimm=3", r"generator\.latent_dimm: unknown key; allowed under 'generator'"),
         ("loop=3", r"loop: must be a section"),
@@ -76,7 +77,8 @@ def test_missing_file_and_unknown_preset_are_explained(tmp_path):
 
 
 def test_the_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "imagelab.cli", "run", "loop.generations=many", "--out", str(tmp_path / "r")],
+    result = subprocess.run([sys.executable, "-m", "imagelab.cli", "run", "loop.generations=many",
+                             "--out", str(tmp_path / "r")],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "imagelab: error: loop.generations: must be an integer, got 'many'"

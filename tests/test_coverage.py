@@ -7,7 +7,8 @@ import torch
 from imagelab.metrics.coverage import RealManifold, knn_radii
 
 
-def clusters(counts: list[int], seed: int, dimensions: int = 8, spread: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+def clusters(counts: list[int], seed: int, dimensions: int = 8,
+             spread: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
     """Well-separated Gaussian clusters (one per breed): features (N, D) and labels (N,)."""
     generator = torch.Generator().manual_seed(seed)
     centres = 10 * torch.eye(len(counts), dimensions)

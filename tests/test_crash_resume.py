@@ -108,7 +108,8 @@ def test_a_run_killed_at_several_points_resumes_to_identical_metrics(tmp_path, t
     assert list((run / "gen_002").glob(".samples.safetensors.tmp-*"))
     # 4. Generation 3 is judged and its metrics computed; its metrics.json is about to be renamed into place.
     manifest = kill_at(argv, replacing(3, "metrics.json"), run)
-    assert stages(manifest, 3) == {"fit", "sample", "judge"} and stages(manifest, 2) == {"fit", "sample", "judge", "metrics"}
+    assert (stages(manifest, 3) == {"fit", "sample", "judge"}
+            and stages(manifest, 2) == {"fit", "sample", "judge", "metrics"})
 
     assert main(argv) == 0
     assert (run / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()

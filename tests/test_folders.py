@@ -55,7 +55,8 @@ def test_stanford_dogs_layout_gives_breeds_counts_and_disjoint_splits(stanford):
     rows = torch.cat([s.images.flatten(1) for s in data.splits.values()])
     assert len({row.numpy().tobytes() for row in rows}) == len(rows)
     # The allocation follows the data, not the run seed.
-    again = build_real_data(load_config(None, ["seed=5", "data.name=folder", f"data.root={stanford}", *SMALL_SPLITS]).data)
+    again = build_real_data(load_config(None, ["seed=5", "data.name=folder", f"data.root={stanford}",
+                                               *SMALL_SPLITS]).data)
     for name in data.splits:
         assert torch.equal(again.splits[name].images, data.splits[name].images)
 
@@ -90,7 +91,8 @@ def test_a_breed_with_too_few_photos_names_the_counts_and_the_keys_to_lower(stan
 def test_the_cache_is_reused_and_rebuilt_when_files_or_settings_change(stanford, monkeypatch):
     decoded = []
     real_decode = photo_cache.decode_photo
-    monkeypatch.setattr(photo_cache, "decode_photo", lambda path, *a: decoded.append(path.parent.name) or real_decode(path, *a))
+    monkeypatch.setattr(photo_cache, "decode_photo",
+                        lambda path, *a: decoded.append(path.parent.name) or real_decode(path, *a))
     first = build_real_data(folder_config(stanford))
     assert len(decoded) == sum(STANFORD.values())
     cached = list(photo_cache.cache_folder(stanford, 16, 8).glob("*.safetensors"))
@@ -123,12 +125,13 @@ def test_the_cache_is_reused_and_rebuilt_when_files_or_settings_change(stanford,
 
 
 def test_run_on_a_photo_folder_end_to_end(tmp_path, tiny_overrides, capsys):
-    root = stanford_dogs(tmp_path / "dogs", {"n02085620-Chihuahua": 60, "n02086240-Shih-Tzu": 45, "n02088364-beagle": 40})
+    root = stanford_dogs(tmp_path / "dogs",
+                         {"n02085620-Chihuahua": 60, "n02086240-Shih-Tzu": 45, "n02088364-beagle": 40})
     (root / "Images" / "n02088364-beagle" / "notes.txt").write_text("not a photo")
     overrides = [o for o in tiny_overrides if not o.startswith("data.")]
-    overrides += ["data.name=folder", f"data.root={root}", "data.resolution=16", "data.breeds=[chihuahua,shih_tzu,beagle]",
-                  "data.judge_train_per_breed=20", "data.eval_per_breed=8", "data.imbalance.max_count=16",
-                  "data.imbalance.ratio=4", "judge.epochs=4", "judge.batch_size=16"]
+    overrides += ["data.name=folder", f"data.root={root}", "data.resolution=16",
+                  "data.breeds=[chihuahua,shih_tzu,beagle]", "data.judge_train_per_breed=20", "data.eval_per_breed=8",
+                  "data.imbalance.max_count=16", "data.imbalance.ratio=4", "judge.epochs=4", "judge.batch_size=16"]
     out = tmp_path / "run"
     assert main(["run", "--out", str(out), *overrides]) == 0
     with open(out / "metrics.csv") as handle:
@@ -165,5 +168,6 @@ def test_missing_root_and_empty_breed_exit_2_with_a_clear_message(tmp_path, tiny
 
 
 def test_download_is_refused_outside_oxford_pets(stanford):
-    with pytest.raises(ConfigError, match="data.download: only data.name=oxford_pets downloads; .*download_stanford_dogs"):
+    with pytest.raises(ConfigError,
+                       match="data.download: only data.name=oxford_pets downloads; .*download_stanford_dogs"):
         build_real_data(folder_config(stanford, "data.download=true"))

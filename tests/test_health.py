@@ -111,7 +111,8 @@ def test_out_of_memory_in_a_stage_stops_with_one_line_naming_the_setting(
     if stage == "judge":
         _runs_out_while_judging(monkeypatch, error)
     else:
-        monkeypatch.setattr(VAE, {"fit": "fit", "sample": "sample_range"}[stage], _raising(error))  # what the loop calls
+        # what the loop calls
+        monkeypatch.setattr(VAE, {"fit": "fit", "sample": "sample_range"}[stage], _raising(error))
     run = tmp_path / "oom"
     assert main(["run", "--out", str(run), *tiny_overrides]) == 1
     message = capsys.readouterr().err.strip().splitlines()[-1]
@@ -130,7 +131,8 @@ def test_the_advice_names_each_generators_own_setting_and_the_cpu_on_an_accelera
     assert health.settings_to_lower("sample", gmm) == ["loop.samples_per_generation (now 500)"]
     assert health.settings_to_lower("metrics", gmm) == ["loop.samples_per_generation (now 500)"]
     with pytest.raises(DeviceOutOfMemoryError, match=r"stage sample: cuda:0 ran out of memory; lower generator\."
-                                                     r"sample_batch_size \(now 256\), or run on the CPU \(device=cpu\)$"):
+                                                     r"sample_batch_size \(now 256\), "
+                                                     r"or run on the CPU \(device=cpu\)$"):
         with health.out_of_memory_named(3, "sample", torch.device("cuda", 0), ddpm):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 

@@ -58,7 +58,8 @@ def test_degenerate_images_are_unrecognized(judge, splits, kind):
     images = degenerate_sets(eval_set.images, 100, seed=987654, blur_sigma=(2.2, 3.5), blob_radius=(4.5, 8.5))[kind]
     result = judge.judge(images)
     rejected = (result.labels == UNLABELED).float().mean().item()
-    assert rejected >= 0.95, f"{kind}: only {rejected:.0%} unrecognized (confidences {result.confidence.median():.2f} median)"
+    assert rejected >= 0.95, (f"{kind}: only {rejected:.0%} unrecognized "
+                              f"(confidences {result.confidence.median():.2f} median)")
 
 
 def test_mildly_soft_images_stay_recognized(judge, splits):
@@ -108,7 +109,8 @@ def test_save_load_round_trip(judge, splits, tmp_path):
     assert loaded.breeds == judge.breeds and loaded.threshold == judge.threshold
     assert loaded.accuracy == judge.accuracy and loaded.per_breed_accuracy == judge.per_breed_accuracy
     assert torch.equal(loaded.confusion, judge.confusion)
-    assert torch.equal(loaded.label_confusion, judge.label_confusion) and loaded.detection_floors == judge.detection_floors
+    assert (torch.equal(loaded.label_confusion, judge.label_confusion)
+            and loaded.detection_floors == judge.detection_floors)
     before, after = judge.judge(eval_set.images), loaded.judge(eval_set.images)
     assert torch.equal(before.labels, after.labels)
     assert torch.equal(before.confidence, after.confidence)
@@ -190,7 +192,8 @@ def test_two_breed_blends_are_not_credited_to_a_third_breed(judge, splits):
     first, second = first[keep], second[keep]
     blends = ((eval_set.images[first].float() + eval_set.images[second].float()) / 2).round().to(torch.uint8)
     result = judge.judge(blends)
-    third = (result.labels != UNLABELED) & (result.labels != eval_set.labels[first]) & (result.labels != eval_set.labels[second])
+    third = ((result.labels != UNLABELED) & (result.labels != eval_set.labels[first])
+             & (result.labels != eval_set.labels[second]))
     assert third.float().mean().item() <= 0.05
     assert result.confidence.median() < judge.judge(eval_set.images).confidence.median() - 0.2
 

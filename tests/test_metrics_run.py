@@ -24,8 +24,9 @@ def resample_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runs") / "resample"
     overrides = [o for o in TINY_OVERRIDES if not o.startswith("generator.")]  # the resampler has no settings
+    # the 1-epoch judge names every image
     assert main(["run", "--out", str(out), *overrides, "generator.name=resample", "loop.generations=3",
-                 "eval.detection_floor=0.5", "judge.confidence_threshold=0"]) == 0  # the 1-epoch judge names every image
+                 "eval.detection_floor=0.5", "judge.confidence_threshold=0"]) == 0
     return out
 
 
@@ -62,7 +63,8 @@ def test_every_metrics_column_is_documented_in_the_run_folder_page(resample_run)
 
 def test_inception_fid_without_its_weights_file_stops_with_exit_2(tmp_path, capsys):
     missing = tmp_path / "nowhere" / INCEPTION_WEIGHTS_FILE
-    code = main(["run", "--out", str(tmp_path / "run"), "eval.fid_features=inception", f"eval.inception_weights={missing}"])
+    code = main(["run", "--out", str(tmp_path / "run"), "eval.fid_features=inception",
+                 f"eval.inception_weights={missing}"])
     assert code == 2
     message = capsys.readouterr().err.strip()
     assert "\n" not in message and "Traceback" not in message

@@ -28,7 +28,8 @@ def fake_oxford_pets(root, breeds: dict[str, tuple[int, int]]):
         species = 1 if breed[0].isupper() else 2
         for i in range(trainval + test):
             image_id = f"{breed}_{i + 1}"
-            photo(class_id * 1000 + i, (40 * class_id % 255, 90, 160), (30, 26)).save(base / "images" / f"{image_id}.jpg")
+            photo(class_id * 1000 + i, (40 * class_id % 255, 90, 160),
+                  (30, 26)).save(base / "images" / f"{image_id}.jpg")
             split = "trainval" if i < trainval else "test"
             lines[split].append(f"{image_id} {class_id} {species} {i + 1}")
     for split, rows in lines.items():

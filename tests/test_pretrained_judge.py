@@ -37,7 +37,8 @@ def test_everything_but_the_classifier_is_loaded(tmp_path, suffix):
 
 def test_a_file_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "other.safetensors"
-    save_file({k: v.contiguous() for k, v in timm.create_model("test_vit", num_classes=5).state_dict().items()}, str(path))
+    save_file({k: v.contiguous() for k, v in timm.create_model("test_vit", num_classes=5).state_dict().items()},
+              str(path))
     with pytest.raises(ConfigError, match=r"judge\.pretrained: .*does not fit timm model 'test_resnet'"):
         load_pretrained(timm.create_model("test_resnet", num_classes=3), str(path), "test_resnet")
 

@@ -138,7 +138,8 @@ def test_the_real_fraction_schedule_and_its_checks():
 
 def test_the_reservoir_is_built_only_for_fresh_real_data_and_is_disjoint_from_the_other_splits():
     overrides = ["data.resolution=8", "data.breeds=[beagle,dalmatian]", "data.imbalance.max_count=12",
-                 "data.imbalance.ratio=4", "data.judge_train_per_breed=3", "data.eval_per_breed=2", "loop.generations=3"]
+                 "data.imbalance.ratio=4", "data.judge_train_per_breed=3", "data.eval_per_breed=2",
+                 "loop.generations=3"]
     assert reservoir_pools(load_config(None, [*overrides, "loop.regime=mix"])) == 0
     config = load_config(None, [*overrides, "loop.regime=mix", "loop.real_source=fresh", "loop.real_fraction=0.5"])
     data = build_real_data(config.data, reservoir_pools(config))
@@ -150,7 +151,8 @@ def test_the_reservoir_is_built_only_for_fresh_real_data_and_is_disjoint_from_th
         rows = {row.numpy().tobytes() for row in images.images.flatten(1)}
         assert len(rows) == len(images) and not rows & seen
         seen |= rows
-    synthetic = ImageSet(torch.zeros(15, 3, 8, 8, dtype=torch.uint8), torch.zeros(15, dtype=torch.int64), torch.ones(15, dtype=torch.int64))
+    synthetic = ImageSet(torch.zeros(15, 3, 8, 8, dtype=torch.uint8), torch.zeros(15, dtype=torch.int64),
+                         torch.ones(15, dtype=torch.int64))
     pool = compose_pool(config, data.pool, data.reservoir, [synthetic],
                         [judged(torch.zeros(15, dtype=torch.int64), torch.ones(15))], num_breeds=2)
     assert pool_composition(pool) == {"pool_size": 15, "pool_real_share": 8 / 15}

@@ -51,7 +51,8 @@ def write_run(root: Path, breeds=BREEDS, generations: int = 3, planned: int | No
               "eval": {"detection_floor": 0.02}}
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (root / "judge").mkdir()
-    (root / "judge" / "judge.json").write_text(json.dumps({"model": "test_resnet", "breeds": list(breeds), "accuracy": 0.9}))
+    (root / "judge" / "judge.json").write_text(json.dumps({"model": "test_resnet", "breeds": list(breeds),
+                                                           "accuracy": 0.9}))
     manifest = {"status": "complete", "created": "2026-01-01T00:00:00", "setup": {"data": {"seconds": 0.5}},
                 "judge": {"model": "test_resnet", "origin": "trained", "accuracy": 0.9}, "generations": {}}
     rows = []
@@ -65,7 +66,8 @@ def write_run(root: Path, breeds=BREEDS, generations: int = 3, planned: int | No
         folder = root / f"gen_{generation:03d}"
         folder.mkdir()
         ImageSet.create(images, labels.clamp(min=0), provenance=generation).save(folder / "samples.safetensors")
-        save_file({"labels": labels, "predicted": labels.clamp(min=0), "confidence": torch.rand(len(labels), generator=rng),
+        save_file({"labels": labels, "predicted": labels.clamp(min=0),
+                   "confidence": torch.rand(len(labels), generator=rng),
                    "features": torch.randn(len(labels), 4, generator=rng)}, str(folder / "judgement.safetensors"))
         sample_grid(images, folder / "grid.png", 16)
         breed_rows(images, labels, tuple(breeds), folder / "breeds.png", 4)

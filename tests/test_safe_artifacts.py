@@ -76,8 +76,10 @@ def test_the_scan_sees_through_comments_and_aliases():
     assert unsafe_loads("# torch.load(path)\nx = 'pickle.load(f)'\nimport yaml\nyaml.safe_load(s)\n") == []
     assert unsafe_loads("import torch\ntorch.load(p, weights_only=True)\n") == []
     assert unsafe_loads("import torch as t\nt.load(p)\n") == ["2: torch.load without weights_only=True"]
-    assert unsafe_loads("import torch\ntorch.load(p, weights_only=False)\n") == ["2: torch.load without weights_only=True"]
-    assert unsafe_loads("from torch import load\nload(p, map_location='cpu')\n") == ["2: torch.load without weights_only=True"]
+    assert unsafe_loads("import torch\ntorch.load(p, weights_only=False)\n") == [
+        "2: torch.load without weights_only=True"]
+    assert unsafe_loads("from torch import load\nload(p, map_location='cpu')\n") == [
+        "2: torch.load without weights_only=True"]
     assert unsafe_loads("from pickle import loads as restore\nrestore(b)\n") == ["2: pickle.loads"]
     assert unsafe_loads("import yaml\nyaml.load(s, Loader=yaml.Loader)\nyaml.unsafe_load(s)\n") == [
         "2: yaml.load", "3: yaml.unsafe_load"]

@@ -46,7 +46,8 @@ def test_seed_lists_are_checked():
 def test_run_with_seeds_writes_a_folder_per_seed_and_their_aggregate(tiny_overrides, tmp_path, capsys):
     out = tmp_path / "seeds"
     # The resample generator (the fastest) has no generator.epochs.
-    overrides = [o for o in tiny_overrides if not o.startswith("generator.")] + ["generator.name=resample", "loop.generations=1"]
+    overrides = [o for o in tiny_overrides if not o.startswith("generator.")] + ["generator.name=resample",
+                                                                                 "loop.generations=1"]
     # Options between the overrides: the CLI takes them in any order.
     assert main(["run", *overrides[:3], "--seeds", "3,4", "--out", str(out), *overrides[3:]]) == 0
     runs = []

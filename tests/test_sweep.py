@@ -23,13 +23,15 @@ def test_the_grid_names_its_runs_and_lists_their_commands(tiny_overrides, tmp_pa
     grid = [{"loop.regime": ["replace", "accumulate"], "seed": [0, 1]},
             {"loop.regime": ["mix"], "loop.real_fraction": [0.25], "loop.real_source": ["fresh"]}]
     sweep = load_sweep(str(write_sweep(tmp_path / "grid.yaml", tiny_overrides, grid)))
-    assert [run.name for run in sweep.runs] == ["regime-replace_seed-0", "regime-replace_seed-1", "regime-accumulate_seed-0",
-                                                "regime-accumulate_seed-1", "regime-mix_real_fraction-0.25_real_source-fresh"]
+    assert [run.name for run in sweep.runs] == ["regime-replace_seed-0", "regime-replace_seed-1",
+                                                "regime-accumulate_seed-0", "regime-accumulate_seed-1",
+                                                "regime-mix_real_fraction-0.25_real_source-fresh"]
     assert main(["sweep", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--list"]) == 0
     commands = capsys.readouterr().out.splitlines()
     assert len(commands) == 5 and not (tmp_path / "out").exists()  # listing runs nothing
     assert commands[4].startswith("imagelab run data.resolution=16 ")
-    assert commands[4].endswith(f"loop.regime=mix loop.real_fraction=0.25 loop.real_source=fresh --out {tmp_path / 'out' / sweep.runs[4].name}")
+    assert commands[4].endswith("loop.regime=mix loop.real_fraction=0.25 loop.real_source=fresh "
+                                f"--out {tmp_path / 'out' / sweep.runs[4].name}")
 
 
 @pytest.mark.parametrize("content, message", [
@@ -48,7 +50,8 @@ def test_bad_sweep_files_exit_2_with_one_clear_line(tmp_path, capsys, content, m
     assert message in error and error.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
-def test_an_interrupted_sweep_skips_finished_runs_and_resumes_the_partial_one(tiny_overrides, tmp_path, monkeypatch, capsys):
+def test_an_interrupted_sweep_skips_finished_runs_and_resumes_the_partial_one(
+        tiny_overrides, tmp_path, monkeypatch, capsys):
     sweep_file = write_sweep(tmp_path / "regimes.yaml", tiny_overrides, {"loop.regime": ["replace", "accumulate"]})
     out = tmp_path / "out"
     generate = CollapseLoop._generate

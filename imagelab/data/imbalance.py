@@ -35,4 +35,5 @@ def breed_counts(profile: str, num_breeds: int, *, max_count: int, ratio: float 
             got = "none" if counts is None else f"{len(counts)}"
             raise ConfigError("data.imbalance.counts", f"needs one count per breed ({num_breeds}), got {got}")
         return list(counts)
-    raise ConfigError("data.imbalance.profile", f"unknown profile '{profile}'; available: exponential, zipf, step, counts, none")
+    raise ConfigError("data.imbalance.profile",
+                      f"unknown profile '{profile}'; available: exponential, zipf, step, counts, none")

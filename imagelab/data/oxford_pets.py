@@ -32,8 +32,8 @@ HOW_TO_GET = f"set data.download=true once on a connected machine, or {BY_HAND}"
 class OxfordPets(PhotoDataset):
     def __init__(self, config) -> None:
         if config.root is None:
-            raise ConfigError("data.root", f"data.name=oxford_pets needs data.root, the folder that holds (or will hold) "
-                                           f"{FOLDER}/; {HOW_TO_GET}")
+            raise ConfigError("data.root", "data.name=oxford_pets needs data.root, the folder that holds "
+                                           f"(or will hold) {FOLDER}/; {HOW_TO_GET}")
         root = Path(config.root).expanduser()
         if root.name == FOLDER and (root / "images").is_dir():
             root = root.parent  # pointed at the dataset folder itself rather than at its parent

@@ -60,7 +60,8 @@ def cache_folder(source: Path, resolution: int, min_side: int) -> Path:
     return cache_root() / "photos" / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_photos(files_by_breed: dict[str, list[Path]], source: Path, resolution: int, min_side: int) -> dict[str, BreedPhotos]:
+def load_photos(files_by_breed: dict[str, list[Path]], source: Path, resolution: int,
+                min_side: int) -> dict[str, BreedPhotos]:
     """Each breed's photos, preprocessed: from the cache where it is current, else decoded now and cached."""
     folder = cache_folder(source, resolution, min_side)
     prints = {breed: fingerprint(files, source) for breed, files in files_by_breed.items()}
@@ -100,7 +101,8 @@ def _write(path: Path, photos: BreedPhotos, print_: str, resolution: int) -> Non
         atomic_write(path, lambda temp: save_file({"images": photos.images.contiguous()}, str(temp), metadata=metadata))
     except OSError as error:  # an unwritable cache only costs time next run
 
-        log.warning(f"could not cache preprocessed photos in {path.parent}: {error}; set {CACHE_ENV} to a writable folder")
+        log.warning(f"could not cache preprocessed photos in {path.parent}: {error}; "
+                    f"set {CACHE_ENV} to a writable folder")
 
 
 def _read(path: Path, print_: str) -> BreedPhotos | None:

@@ -37,7 +37,8 @@ class PhotoDataset(Dataset):
         self.breeds = tuple(files_by_breed)
         self.photos: dict[str, BreedPhotos] = {}
 
-    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]], resolution: int) -> dict[str, list[torch.Tensor]]:
+    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
+                    resolution: int) -> dict[str, list[torch.Tensor]]:
         names = [self.breeds[i] for i in breeds]
         for position, name in enumerate(names):
             if not self.files_by_breed[name]:
@@ -83,7 +84,8 @@ class PhotoDataset(Dataset):
     def identity(self) -> dict[str, Any]:
         # The judge cache must notice changed photos, not only a changed config.
         prints = [fingerprint(self.files_by_breed[b], self.source) for b in self.breeds]
-        return {"source": str(self.source.resolve()), "files": hashlib.sha256("".join(prints).encode()).hexdigest()[:16],
+        return {"source": str(self.source.resolve()),
+                "files": hashlib.sha256("".join(prints).encode()).hexdigest()[:16],
                 "min_side": self.config.min_side}
 
     def report(self) -> dict[str, Any]:

@@ -48,7 +48,8 @@ class Dataset(ABC):
     breeds: tuple[str, ...]
 
     @abstractmethod
-    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]], resolution: int) -> dict[str, list[torch.Tensor]]:
+    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
+                    resolution: int) -> dict[str, list[torch.Tensor]]:
         """For each split in ``sizes``: one uint8 tensor (count, 3, R, R) per breed of ``breeds`` (dataset
         indices), ``sizes[split][i]`` images of ``breeds[i]``; no image is shared between splits."""
 

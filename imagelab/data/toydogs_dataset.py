@@ -16,11 +16,13 @@ class ToyDogs(Dataset):
 
     def __init__(self, config) -> None:
         if config.root is not None:
-            raise ConfigError("data.root", "toydogs is rendered, not read from disk; remove data.root or use data.name=folder")
+            raise ConfigError("data.root",
+                              "toydogs is rendered, not read from disk; remove data.root or use data.name=folder")
         if config.download:
             raise ConfigError("data.download", "toydogs is rendered, nothing to download; remove data.download")
 
-    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]], resolution: int) -> dict[str, list[torch.Tensor]]:
+    def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
+                    resolution: int) -> dict[str, list[torch.Tensor]]:
         return {split: [self.draw(split, breed, count, resolution) for breed, count in zip(breeds, counts)]
                 for split, counts in sizes.items()}
 

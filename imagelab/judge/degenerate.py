@@ -102,11 +102,13 @@ def noise(n: int, resolution: int, seed: int) -> torch.Tensor:
     shape = (n, 3, resolution, resolution)
     white = torch.rand(shape, generator=generator)
     colour = torch.rand(n, 3, 1, 1, generator=generator)
-    tinted = colour + (0.05 + 0.2 * torch.rand(n, 1, 1, 1, generator=generator)) * torch.randn(shape, generator=generator)
+    tinted = colour + (0.05 + 0.2 * torch.rand(n, 1, 1, 1, generator=generator)) * torch.randn(
+        shape, generator=generator)
     coarse = torch.rand(n, 3, 4, 4, generator=generator)
     smooth = F.interpolate(coarse, size=(resolution, resolution), mode="bicubic", align_corners=False)
     kind = torch.arange(n) % 3
-    out = torch.where((kind == 0)[:, None, None, None], white, torch.where((kind == 1)[:, None, None, None], tinted, smooth))
+    out = torch.where((kind == 0)[:, None, None, None], white,
+                      torch.where((kind == 1)[:, None, None, None], tinted, smooth))
     return _to_uint8(out * 255.0)
 
 

@@ -72,7 +72,8 @@ class Judge:
         self.threshold: float = metrics.get("threshold", config.confidence_threshold or 0.0)
         self.accuracy: float = metrics.get("accuracy", float("nan"))  # argmax accuracy on the eval set
         self.per_breed_accuracy: dict[str, float] = metrics.get("per_breed_accuracy", {})
-        self.confusion: torch.Tensor = torch.tensor(metrics.get("confusion", []), dtype=torch.int64)  # (K, K), rows: truth
+        # (K, K), rows: truth
+        self.confusion: torch.Tensor = torch.tensor(metrics.get("confusion", []), dtype=torch.int64)
         # (K, K + 1) with the threshold applied: rows truth, columns judged breed then unrecognized (metrics/bbse.py).
         self.label_confusion: torch.Tensor = torch.tensor(metrics.get("label_confusion", []), dtype=torch.int64)
         # Per breed: the upper bound of its false-positive rate on real held-out images, below which a share
@@ -99,7 +100,8 @@ class Judge:
         # timm initialises from the global RNG: seed it, without disturbing the caller's stream.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "judge", "init"))
-            model = timm.create_model(config.model, pretrained=False, num_classes=len(breeds), drop_rate=config.drop_rate)
+            model = timm.create_model(config.model, pretrained=False, num_classes=len(breeds),
+                                      drop_rate=config.drop_rate)
             if config.pretrained:
                 load_pretrained(model, config.pretrained, config.model)
             judge = cls(model, config, breeds, resolution, device)
@@ -141,8 +143,9 @@ class Judge:
                                     for kind, images in sets.items()}
         every = max(1, len(eval_set) // 500)
         images, truth = eval_set.images[::every], truth[::every]
-        self.blur_response = {f"{sigma:g}": (self.judge(blurred(images, sigma, seed)).labels == truth).float().mean().item()
-                              for sigma in BLUR_RESPONSE_SIGMAS}
+        self.blur_response = {
+            f"{sigma:g}": (self.judge(blurred(images, sigma, seed)).labels == truth).float().mean().item()
+            for sigma in BLUR_RESPONSE_SIGMAS}
 
     # --- inference ------------------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ def load_pretrained(model: torch.nn.Module, value: str, model_name: str) -> None
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001  both loaders raise several types for a damaged or foreign file
-        raise ConfigError("judge.pretrained", f"cannot read {path} as weights: {type(error).__name__}: {error}") from None
+        raise ConfigError("judge.pretrained",
+                          f"cannot read {path} as weights: {type(error).__name__}: {error}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict", state.get("model")), dict):
         state = state.get("state_dict", state.get("model"))  # training checkpoints nest the weights
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -58,7 +59,8 @@ def load_pretrained(model: torch.nn.Module, value: str, model_name: str) -> None
     mismatched = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
     if missing or unexpected or mismatched:
         problems = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)) if keys]
+                    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched))
+                    if keys]
         raise ConfigError("judge.pretrained", f"{path} does not fit timm model '{model_name}' ({'; '.join(problems)}); "
                                               f"give weights of judge.model's architecture")
     model.load_state_dict(state, strict=False)

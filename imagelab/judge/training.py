@@ -33,8 +33,8 @@ def train_classifier(model: torch.nn.Module, config: JudgeConfig, train_set: Ima
     k = int(labels.max()) + 1
     outlier_blur = (config.outlier_blur_min, 3.0 * config.outlier_blur_min)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
-                                                   pct_start=0.25)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+                                                   total_steps=config.epochs * steps_per_epoch, pct_start=0.25)
     model.train()
     for epoch in tqdm(range(config.epochs), desc="judge", leave=False, disable=not progress):
         order = torch.randperm(n, generator=generator).to(device)

@@ -28,7 +28,8 @@ def load_aggregate(root: Path) -> RunRecord:
     rows = []
     for line in table:
         row: dict = {"generation": int(line["generation"])}
-        row.update({key[: -len("_mean")]: float(value) for key, value in line.items() if key.endswith("_mean") and value})
+        row.update({key[: -len("_mean")]: float(value)
+                    for key, value in line.items() if key.endswith("_mean") and value})
         rows.append(row)
     config = yaml.safe_load(yaml.safe_dump(first.config))  # a copy
     config["seed"] = ",".join(map(str, seeds))

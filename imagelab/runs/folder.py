@@ -40,7 +40,8 @@ class RunFolder:
         if config_path.exists():
             _refuse_other_config(config_path, config)
         elif root.exists() and any(p.name != run_lock.LOCK_FILE for p in root.iterdir()):
-            raise RunFolderError(f"{root} is not empty and holds no imagelab run ({CONFIG_FILE} missing); choose another --out")
+            raise RunFolderError(f"{root} is not empty and holds no imagelab run ({CONFIG_FILE} missing); "
+                                 "choose another --out")
         try:
             root.mkdir(parents=True, exist_ok=True)
             _refuse_unwritable(root)
@@ -166,7 +167,8 @@ def _refuse_other_config(config_path: Path, config: dict[str, Any]) -> None:
     try:
         existing = yaml.safe_load(config_path.read_text())
     except yaml.YAMLError:
-        raise RunFolderError(f"{config_path} is not valid YAML; this folder cannot be resumed, choose another --out") from None
+        raise RunFolderError(f"{config_path} is not valid YAML; this folder cannot be resumed, "
+                             "choose another --out") from None
     differences = _differences(existing, config)
     if differences:
         shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")

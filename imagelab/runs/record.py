@@ -193,7 +193,8 @@ def _parse_row(raw: dict[str, Any]) -> dict[str, Any] | None:
 def _breeds(rows: list[dict], judge: dict, config: dict) -> tuple[str, ...]:
     """Breed names in the dataset's order: the share_* columns, else judge.json, else the config."""
     if rows:
-        return tuple(key[len("share_"):] for key in rows[0] if key.startswith("share_") and key != f"share_{UNRECOGNIZED}")
+        return tuple(key[len("share_"):] for key in rows[0]
+                     if key.startswith("share_") and key != f"share_{UNRECOGNIZED}")
     for names in (judge.get("breeds"), mapping(config.get("data")).get("breeds")):
         if isinstance(names, list) and names:
             return tuple(str(name) for name in names)

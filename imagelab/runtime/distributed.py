@@ -72,7 +72,8 @@ class Processes:
 
         sizes = [len(self.shard(count, chunk, i)) for i in range(self.count)]
         if len(part) != sizes[self.index]:
-            raise RuntimeError(f"process {self.index} holds {len(part)} rows of its shard, expected {sizes[self.index]}")
+            raise RuntimeError(f"process {self.index} holds {len(part)} rows of its shard, "
+                               f"expected {sizes[self.index]}")
         home = part.device
         wire = self._wire_device()
         padded = part.new_zeros((max(sizes), *part.shape[1:]), device=wire)
