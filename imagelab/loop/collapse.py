@@ -164,7 +164,8 @@ class CollapseLoop:
 
     # --- one generation -----------------------------------------------------------------------------
 
-    def _generate(self, generation: int, pool: ImageSet, previous: Generator | None) -> tuple[ImageSet, Generator | None]:
+    def _generate(self, generation: int, pool: ImageSet,
+                  previous: Generator | None) -> tuple[ImageSet, Generator | None]:
         """Fit a generator on ``pool`` and sample from it (or load what a previous attempt saved)."""
         samples_path = self._path(generation, SAMPLES_FILE)
         if self.folder.stage_done(generation, "sample"):

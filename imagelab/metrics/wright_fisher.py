@@ -93,4 +93,5 @@ def diffusion_time_to_loss(share: float, population: int) -> float:
 
 def _check(count: int, population: int) -> None:
     if population < 1 or not 0 <= count <= population:
-        raise ValueError(f"need 0 <= count <= population and population >= 1, got count {count}, population {population}")
+        raise ValueError("need 0 <= count <= population and population >= 1, "
+                         f"got count {count}, population {population}")

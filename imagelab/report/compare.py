@@ -42,7 +42,8 @@ def build_comparison(run_dirs: Sequence[Path], out: Path) -> Path:
     _check_output(out, records)
     labels = run_labels([r.root for r in records])
     with atomic_directory(out) as temp:
-        (temp / MARKER).write_text("made by `imagelab compare`; the next comparison written here replaces this folder\n")
+        (temp / MARKER).write_text("made by `imagelab compare`; "
+                                   "the next comparison written here replaces this folder\n")
         measured = [(label, r.rows) for label, r in zip(labels, records) if r.rows]
         breeds = chosen_breeds(next((r for r in records if r.rows), None))
         headline = headline_columns(records)  # of any of the runs, each once

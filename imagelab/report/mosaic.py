@@ -112,8 +112,8 @@ def mosaic_sheet(cells: dict[tuple[int, int], tuple[np.ndarray, int]], names: Se
                 tile = Image.fromarray(cell[0]).resize((tile_size, tile_size), Image.Resampling.NEAREST)
                 sheet.paste(tile, (left, top))
             if cell is not None and totals[generation]:
-                draw.text((left + tile_size // 2, top + tile_size + caption // 2), f"{cell[1] / totals[generation]:.1%}",
-                          fill="#555555", font=small, anchor="mm")
+                centre = (left + tile_size // 2, top + tile_size + caption // 2)
+                draw.text(centre, f"{cell[1] / totals[generation]:.1%}", fill="#555555", font=small, anchor="mm")
     sheet.save(path)
 
 

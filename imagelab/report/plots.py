@@ -71,7 +71,8 @@ def plot_breed_shares(rows: list[dict], breeds: Sequence[str], path: Path, title
     generations = _column(rows, "generation")
     colours = _colours(len(breeds))
     figure, (stacked, lines) = plt.subplots(1, 2, figsize=(12, 4.4))
-    series = np.nan_to_num(np.stack([_column(rows, f"share_{b}") for b in breeds])) if breeds else np.zeros((0, len(rows)))
+    series = (np.nan_to_num(np.stack([_column(rows, f"share_{b}") for b in breeds])) if breeds
+              else np.zeros((0, len(rows))))
     unrecognized = np.nan_to_num(_column(rows, "share_unrecognized"))
     stacked.stackplot(generations, *series, unrecognized, colors=colours + [UNRECOGNIZED_COLOUR],
                       labels=[_text(b) for b in breeds] + ["unrecognized"])
@@ -192,8 +193,8 @@ def plot_share_heatmap(rows: list[dict], breeds: Sequence[str], path: Path, *, g
                                          linewidth=1.6))
     every = max(1, math.ceil(len(columns) / 25))
     ticks = range(0, len(columns), every)
-    axis.set_xticks(ticks, [str(columns[j]) if columns[j] in by_generation else f"{columns[j]}\nmissing" for j in ticks],
-                    fontsize=8)
+    labels = [str(columns[j]) if columns[j] in by_generation else f"{columns[j]}\nmissing" for j in ticks]
+    axis.set_xticks(ticks, labels, fontsize=8)
     axis.set_yticks(range(len(names)), [_text(n) for n in names], fontsize=8)
     axis.set_xlabel("generation")
     axis.set_title("share of samples per breed (%); × = extinct (below the detection floor from then on)", fontsize=9)
