@@ -135,9 +135,10 @@ def test_judged_as_asked_counts_agreement_only_where_a_breed_was_asked():
 
 def test_conditional_lab_runs_and_its_next_pool_carries_the_asked_breeds(tmp_path, tiny_overrides):
     out = tmp_path / "run"
-    overrides = tiny_overrides + ["generator.name=ddpm-cond", "generator.base_channels=8", "generator.channel_mult=[1,2]",
-                                  "generator.sampling_steps=2", "generator.guidance_weight=1.0",
-                                  "generator.sample_batch_size=64", "loop.generations=1"]
+    overrides = tiny_overrides + ["generator.name=ddpm-cond", "generator.base_channels=8",
+                                  "generator.channel_mult=[1,2]", "generator.sampling_steps=2",
+                                  "generator.guidance_weight=1.0", "generator.sample_batch_size=64",
+                                  "loop.generations=1"]
     assert main(["run", *overrides, "--out", str(out)]) == 0
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert 0.0 <= float(rows[1]["judged_as_asked"]) <= 1.0
