@@ -15,6 +15,7 @@ The names here are the public surface; where they are defined inside the package
 from imagelab.data.imageset import REAL, UNLABELED, ImageSet, to_uint8
 from imagelab.errors import ConfigError, NonFiniteLossError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
+from imagelab.generators.training import Batch, optimizer_steps, seeded_module, train_epochs
 from imagelab.judge.judgement import Judgement
 from imagelab.lab import register_generator
 from imagelab.pools.filters import FILTERS
@@ -24,6 +25,10 @@ from imagelab.runtime.finite import check_finite
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_generator
 
 __all__ = [
+    "Batch",
+    "optimizer_steps",
+    "seeded_module",
+    "train_epochs",
     "FILTERS",
     "GENERATORS",
     "REAL",

@@ -49,7 +49,7 @@ def test_one_gaussian_refitted_on_its_samples_shrinks_as_theory_says():
 
 def test_pca_dimensions_beyond_the_data_are_refused():
     generator_class = GENERATORS.get("gmm")
-    generator = generator_class(generator_class.Config(name="gmm", pca_dimensions=5), DataSpec(1, 1),
-                                torch.device("cpu"))
+    config = generator_class.Config(name="gmm", pca_dimensions=5)
+    generator = generator_class(config, DataSpec(1, 1), torch.device("cpu"))
     with pytest.raises(ConfigError, match="generator.pca_dimensions: must be at most min"):
         generator.fit(ImageSet.create(torch.zeros(4, 3, 1, 1, dtype=torch.uint8)), seed=0)

@@ -111,7 +111,7 @@ def split_gradients(model_of, loss_of, count: int) -> list[torch.Tensor]:
     return [t / count for t in total]
 
 
-# 7 over 3: parts of 2, 2, 3; 1 over 2: an empty part
+# 7 rows over 3 processes: parts of 2, 2, 3; 1 over 2: an empty part.
 @pytest.mark.parametrize(("rows", "count"), [(7, 2), (7, 3), (1, 2)])
 def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_vae(rows, count):
     images = torch.rand(rows, 3, 16, 16) * 2 - 1
