@@ -174,7 +174,8 @@ def _open_run_folder(out: Path, config: RunConfig, processes: distributed.Proces
     """Open (or resume) the folder in the main process; the others follow it, or share its refusal."""
     if processes.is_main:
         try:
-            folder = RunFolder.open(out, config.to_dict(), package_versions())
+            folder = RunFolder.open(out, config.to_dict(), package_versions(),
+                                    resolve=lambda stored: config_from_dict(stored).to_dict())
         except UserError as error:
             processes.broadcast(str(error))
             raise

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+import yaml
 
 import imagelab
 from imagelab import lab, plugin
@@ -121,6 +122,28 @@ def test_running_again_resumes_and_another_config_is_refused(api_run, capsys):
         imagelab.run(config, out=api_run.root, overrides=["loop.generations=2"])
     after = {p: p.read_bytes() for p in api_run.root.rglob("*") if p.is_file() and "report" not in p.parts}
     assert after.keys() == before.keys() and after[api_run.metrics_file] == before[api_run.metrics_file]
+
+
+def test_a_folder_whose_config_is_in_an_earlier_layout_resumes_and_is_rewritten(api_run, capsys):
+    # config.yaml as runs made before the regime, filter and extra-metrics sections stored it.
+    config_file, before = api_run.config_file, api_run.metrics_file.read_bytes()
+    current = yaml.safe_load(config_file.read_text())
+    earlier = {key: value for key, value in current.items() if key not in ("regime", "filter")}
+    earlier["eval"] = {key: value for key, value in current["eval"].items() if key != "metrics"}
+    earlier["loop"] = {**current["loop"], "real_fraction": 0.0, "real_fraction_schedule": None,
+                       "real_source": "fixed", "filter_threshold": 0.9, "detector_recall": 0.9,
+                       "detector_false_positive_rate": 0.05}
+    config_file.write_text(yaml.safe_dump(earlier, sort_keys=False))
+
+    again = imagelab.run(api_run.config, out=api_run.root)
+    assert "resuming run in" in capsys.readouterr().err
+    assert again.metrics_file.read_bytes() == before
+    assert yaml.safe_load(config_file.read_text()) == current  # rewritten in today's resolved form
+    # A stored config that means something else is still refused, and left as it was.
+    config_file.write_text(yaml.safe_dump({**earlier, "loop": {**earlier["loop"], "generations": 5}}))
+    with pytest.raises(RunFolderError, match="loop.generations: 5 -> "):
+        imagelab.run(api_run.config, out=api_run.root)
+    assert yaml.safe_load(config_file.read_text())["loop"]["generations"] == 5
 
 
 def test_logging_is_put_back_after_a_run(api_run, tmp_path, tiny_overrides):

@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -33,12 +33,19 @@ class RunFolder:
         self.writes = writes  # False in the other processes of a multi-process run: only the main one writes
 
     @classmethod
-    def open(cls, root: Path, config: dict[str, Any], versions: dict[str, str]) -> RunFolder:
-        """Create ``root`` for ``config``, or reopen it to resume if it holds the same config."""
+    def open(cls, root: Path, config: dict[str, Any], versions: dict[str, str],
+             resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> RunFolder:
+        """Create ``root`` for ``config``, or reopen it to resume if it holds the same config.
+
+        ``resolve`` re-reads a stored config with today's defaults and key layout (the config
+        parser's job), so a folder written by an earlier version whose config means the same
+        resumes; its config.yaml is then rewritten in today's resolved form.
+        """
         root = root.expanduser().resolve()
         config_path = root / CONFIG_FILE
+        stored_form_is_old = False
         if config_path.exists():
-            _refuse_other_config(config_path, config)
+            stored_form_is_old = _refuse_other_config(config_path, config, resolve)
         elif root.exists() and any(p.name != run_lock.LOCK_FILE for p in root.iterdir()):
             raise RunFolderError(f"{root} is not empty and holds no imagelab run ({CONFIG_FILE} missing); "
                                  "choose another --out")
@@ -50,7 +57,7 @@ class RunFolder:
             _remove_stale_temporaries(root)
             manifest = json.loads((root / MANIFEST_FILE).read_text()) if (root / MANIFEST_FILE).exists() else None
             folder = cls(root, manifest or _new_manifest(versions))
-            if not config_path.exists():
+            if not config_path.exists() or stored_form_is_old:
                 atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
             folder.save_manifest()
         except OSError as error:
@@ -163,12 +170,21 @@ def _remove_stale_temporaries(root: Path) -> None:
             path.unlink()
 
 
-def _refuse_other_config(config_path: Path, config: dict[str, Any]) -> None:
+def _refuse_other_config(config_path: Path, config: dict[str, Any],
+                         resolve: Callable[[dict[str, Any]], dict[str, Any]] | None) -> bool:
+    """Refuse a folder whose stored config differs from ``config``; True if it only differs in form."""
     try:
         existing = yaml.safe_load(config_path.read_text())
     except yaml.YAMLError:
         raise RunFolderError(f"{config_path} is not valid YAML; this folder cannot be resumed, "
                              "choose another --out") from None
+    if existing == config:
+        return False
+    if resolve is not None and isinstance(existing, dict):
+        try:
+            existing = resolve(existing)
+        except UserError:
+            pass  # a stored config today's parser refuses: compare it as written, and name the differences
     differences = _differences(existing, config)
     if differences:
         shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
@@ -176,6 +192,7 @@ def _refuse_other_config(config_path: Path, config: dict[str, Any]) -> None:
             f"{config_path.parent} holds a run with another config ({shown}); "
             "resume it with the same config, or choose another --out"
         )
+    return True
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
