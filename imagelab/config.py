@@ -194,16 +194,23 @@ def _take_loop_aliases(tree: dict[str, Any]) -> dict[str, Any]:
 
 def _parse_generator(tree: dict[str, Any]) -> GeneratorConfig:
     name = tree.get("name", "vae")
-    if not isinstance(name, str):
-        raise ConfigError("generator.name", f"must be a string, got {name!r}")
-    try:
-        generator_class = GENERATORS.get(name)
-    except LookupError as error:
-        raise ConfigError("generator.name", str(error)) from None
-    config_class = getattr(generator_class, "Config", None)
-    if not (isinstance(config_class, type) and issubclass(config_class, GeneratorConfig)):
-        raise ConfigError("generator.name", f"'{name}' has no Config dataclass deriving from GeneratorConfig")
+    _, config_class = _plugin_and_config(GENERATORS, "generator.name", name, GeneratorConfig)
     return parse_dataclass(config_class, {**tree, "name": name}, "generator.")
+
+
+def _plugin_and_config(registry: Registry, key: str, name: Any, base: type) -> tuple[Any, type]:
+    """The plugin ``key`` names in ``registry``, and its Config dataclass (which must derive from ``base``)."""
+    if not isinstance(name, str):
+        raise ConfigError(key, f"must be a string, got {name!r}")
+    try:
+        plugin = registry.get(name)
+    except LookupError as error:
+        raise ConfigError(key, str(error)) from None
+    config_class = getattr(plugin, "Config", None)
+    usable = isinstance(config_class, type) and issubclass(config_class, base)
+    if not (usable and dataclasses.is_dataclass(config_class)):
+        raise ConfigError(key, f"'{name}' has no Config dataclass deriving from {base.__name__}")
+    return plugin, config_class
 
 
 def _parse_chosen(registry: Registry, section: str, name: str, tree: dict[str, Any],
@@ -248,17 +255,7 @@ def _parse_chosen(registry: Registry, section: str, name: str, tree: dict[str, A
 def _config_class(registry: Registry, section: str, name: str) -> type:
     """The Config dataclass of the regime or filter ``name``, after checking that it has a usable one."""
     base = {"regime": RegimeConfig, "filter": FilterConfig}[section]
-    if not isinstance(name, str):
-        raise ConfigError(f"loop.{section}", f"must be a string, got {name!r}")
-    try:
-        plugin = registry.get(name)
-    except LookupError as error:
-        raise ConfigError(f"loop.{section}", str(error)) from None
-    config_class = getattr(plugin, "Config", None)
-    usable = isinstance(config_class, type) and issubclass(config_class, base)
-    if not (usable and dataclasses.is_dataclass(config_class)):
-        raise ConfigError(f"loop.{section}",
-                          f"'{name}' has no Config dataclass deriving from {base.__name__}")
+    plugin, config_class = _plugin_and_config(registry, f"loop.{section}", name, base)
     if section == "filter" and getattr(plugin, "stage", None) not in STAGES:
         raise ConfigError("loop.filter", f"'{name}' has no stage; a filter's stage is one of "
                                          f"{', '.join(STAGES)}")

@@ -115,3 +115,9 @@ class Registry(Generic[T]):
 def _where(obj: Any, separator: str = ".") -> str:
     module = inspect.getmodule(obj)
     return f"{module.__name__ if module else '?'}{separator}{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def first_docstring_line(obj: Any) -> str:
+    """The first line of ``obj``'s docstring, or its name: what ``imagelab list -v`` shows of an entry."""
+    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    return doc[0] if doc else getattr(obj, "__name__", repr(obj))

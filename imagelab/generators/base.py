@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from imagelab.data.imageset import ImageSet
-from imagelab.registry import Registry
+from imagelab.registry import Registry, first_docstring_line
 from imagelab.runtime.finite import check_finite  # noqa: F401  (public here for plugins)
 
 CONFIG_FILE = "config.json"
@@ -112,8 +112,7 @@ class Generator(ABC):
     @classmethod
     def describe(cls) -> str:
         """One line for ``imagelab list generators``."""
-        doc = (cls.__doc__ or "").strip().splitlines()
-        return doc[0] if doc else cls.__name__
+        return first_docstring_line(cls)
 
 
 GENERATORS: Registry[type[Generator]] = Registry("generator", entry_point_group="imagelab.generators")

@@ -28,7 +28,7 @@ import torch
 from imagelab.data.imageset import ImageSet
 from imagelab.errors import UserError
 from imagelab.judge.judgement import Judgement
-from imagelab.registry import Registry
+from imagelab.registry import Registry, first_docstring_line
 
 STYLES = ("number", "count", "percent")  # how the report prints a column's values
 
@@ -120,8 +120,7 @@ class Metric(ABC):
     @classmethod
     def describe(cls) -> str:
         """One line for ``imagelab list metrics --verbose``: the docstring's first line."""
-        doc = (cls.__doc__ or "").strip().splitlines()
-        return doc[0] if doc else cls.__name__
+        return first_docstring_line(cls)
 
 
 METRICS: Registry[type[Metric]] = Registry("metric", entry_point_group="imagelab.metrics")

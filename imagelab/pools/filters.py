@@ -29,7 +29,7 @@ import torch
 from imagelab.config_fields import bounded
 from imagelab.data.imageset import REAL, UNLABELED, ImageSet
 from imagelab.judge.judgement import Judgement
-from imagelab.registry import Registry
+from imagelab.registry import Registry, first_docstring_line
 
 SAMPLES = "samples"  # applied to each generation's samples before they join a pool
 POOL = "pool"  # applied to the composed pool
@@ -62,8 +62,7 @@ class Filter(ABC):
     @classmethod
     def describe(cls) -> str:
         """One line: the first of the class docstring."""
-        doc = (cls.__doc__ or "").strip().splitlines()
-        return doc[0] if doc else cls.__name__
+        return first_docstring_line(cls)
 
 
 FILTERS: Registry[type[Filter]] = Registry("filter", entry_point_group="imagelab.filters")

@@ -36,7 +36,7 @@ from imagelab.data.imageset import REAL, ImageSet
 from imagelab.errors import ConfigError
 from imagelab.judge.judgement import Judgement
 from imagelab.pools.filters import FILTERS, POOL, Filter
-from imagelab.registry import Registry
+from imagelab.registry import Registry, first_docstring_line
 from imagelab.seeding import derive_seed, torch_generator
 
 
@@ -92,8 +92,7 @@ class Regime(ABC):
     @classmethod
     def describe(cls) -> str:
         """One line: the first of the class docstring."""
-        doc = (cls.__doc__ or "").strip().splitlines()
-        return doc[0] if doc else cls.__name__
+        return first_docstring_line(cls)
 
 
 REGIMES: Registry[type[Regime]] = Registry("regime", entry_point_group="imagelab.regimes")
