@@ -126,6 +126,7 @@ def run_in_folder(config: RunConfig, out: Path) -> None:
     The folder stays locked against other processes until the run and its report are
     done. In a multi-process launch every process calls this; the main one writes.
     """
+    check_generator_data(config)
     device, processes = join_processes(config)
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
@@ -136,6 +137,11 @@ def run_in_folder(config: RunConfig, out: Path) -> None:
             _run_loop(config, folder, device, processes)
     finally:
         folder.close()
+
+
+def check_generator_data(config: RunConfig) -> None:
+    """The generator's own check of ``data.resolution`` (e.g. a pipeline's UNet size), before any folder exists."""
+    GENERATORS.get(config.generator.name).check_data(config.generator, config.data.resolution)
 
 
 def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,

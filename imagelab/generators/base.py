@@ -62,6 +62,16 @@ class Generator(ABC):
         self.data = data
         self.device = device
 
+    @classmethod
+    def check_data(cls, config: GeneratorConfig, resolution: int) -> None:
+        """Refuse, before a run starts, images this generator cannot learn (raise ConfigError naming the key).
+
+        Called with the run's ``data.resolution`` before any folder is written, so that a
+        mismatch stops the run at once rather than at generation 1. Only the resolution
+        is known then: the breeds are counted once the data are loaded. By default
+        anything is accepted.
+        """
+
     @abstractmethod
     def fit(self, pool: ImageSet, *, seed: int, warm_start: Generator | None = None) -> FitReport:
         """Learn ``pool``; ``warm_start`` is the previous generation's generator, if any."""

@@ -98,7 +98,12 @@ class DDPM(DiffusionGenerator):
 
     def __init__(self, config: DDPMConfig, data: DataSpec, device: torch.device) -> None:
         super().__init__(config, data, device)
-        _check_levels(config.channel_mult, data.resolution)  # refuse now, not after data loading
+        self.check_data(config, data.resolution)
+
+    @classmethod
+    def check_data(cls, config: DDPMConfig, resolution: int) -> None:
+        """Each level halves the image: the resolution must be divisible by 2 ** (levels - 1)."""
+        _check_levels(config.channel_mult, resolution)
 
     def _num_class_embeds(self) -> int | None:
         """Rows of the UNet's class embedding; None: unconditional (ddpm-cond has one per breed, plus one)."""
