@@ -4,6 +4,7 @@
     imagelab sweep SWEEP.yaml [--out DIR] [--list]
     imagelab report RUN_DIR
     imagelab compare RUN_DIR... --out DIR
+    imagelab export RUN_DIR --generation G --out DIR
     imagelab list generators|presets|regimes|filters|metrics|datasets
 
 Options, CONFIG and overrides come in any order. Exit status: 0 success, 2 a user error
@@ -130,6 +131,16 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder for the page (new, empty, or an earlier comparison, which is replaced)")
     compare.set_defaults(handler=_compare, positionals="run_dirs")
 
+    export = commands.add_parser("export", help="write one generation's diffusion model as a diffusers pipeline",
+                                 description="Write generation G's UNet (EMA weights) and noise schedule to DIR "
+                                             "with diffusers' save_pretrained, loadable with "
+                                             "DDPMPipeline.from_pretrained(DIR) (generators ddpm, ddpm-cond, "
+                                             "diffusers-pipeline).")
+    export.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    export.add_argument("--generation", required=True, type=int, metavar="G", help="a fitted generation, >= 1")
+    export.add_argument("--out", required=True, type=Path, metavar="DIR", help="a new or empty folder for the pipeline")
+    export.set_defaults(handler=_export)
+
     listing = commands.add_parser("list", help="list registered generators, presets, regimes, filters, "
                                                "metrics or datasets")
     listing.add_argument("what", choices=("presets", *LISTABLE))
@@ -177,6 +188,12 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     print(f"Comparison: {build_comparison([Path(run_dir) for run_dir in args.run_dirs], args.out)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    out = lab.load_run(args.run_dir).export(args.generation, args.out)
+    print(f"Exported generation {args.generation} to {out} (load it with DDPMPipeline.from_pretrained)")
     return 0
 
 

@@ -33,6 +33,7 @@ from imagelab.config import RunConfig, apply_override, config_from_dict, load_co
 from imagelab.data.imageset import ImageSet
 from imagelab.errors import ConfigError, RunFolderError, UserError
 from imagelab.generators import GENERATORS, Generator, load_generator
+from imagelab.generators.diffusers_export import export_diffusers_pipeline
 from imagelab.judge.judgement import Judgement
 from imagelab.loop.collapse import CollapseLoop
 from imagelab.registry import RegistryError
@@ -326,6 +327,16 @@ class Run:
             return load_generator(directory, torch.device(device))
         except RegistryError as error:
             raise ConfigError("generator.name", f"{error} (register it in this process to load it)") from None
+
+    def export(self, generation: int, out: str | os.PathLike) -> Path:
+        """Write generation ``generation``'s diffusion model to ``out`` as a diffusers ``DDPMPipeline`` folder.
+
+        ``DDPMPipeline.from_pretrained(out)`` then samples it without imagelab (a ddpm-cond
+        export: its UNet with ``class_labels``; see docs/generators.md). ``out`` must be new
+        or empty; generators other than the diffusion ones are refused (UserError).
+        """
+        about = {"run": str(self.root), "generation": generation, "breeds": list(self.breeds)}
+        return export_diffusers_pipeline(self.generator(generation), Path(out), about)
 
     def _generation_folder(self, generation: int) -> Path:
         known = {record.generation: record for record in self.record.generations}

@@ -140,6 +140,10 @@ class DiffusionGenerator(Generator):
             raise RuntimeError(f"the {self.config.name} generator must be fitted (or loaded) before use")
         return self.unet
 
+    def pipeline_parts(self) -> tuple[Any, Any]:
+        """The fitted UNet (the EMA weights: what samples) and the DDPMScheduler it was trained for."""
+        return self._fitted_unet(), self._training_scheduler()
+
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self._fitted_unet().parameters())
 
