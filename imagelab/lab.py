@@ -127,7 +127,7 @@ def run_in_folder(config: RunConfig, out: Path) -> None:
     The folder stays locked against other processes until the run and its report are
     done. In a multi-process launch every process calls this; the main one writes.
     """
-    check_generator_data(config)
+    _check_generator_data(config)
     device, processes = join_processes(config)
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
@@ -140,7 +140,7 @@ def run_in_folder(config: RunConfig, out: Path) -> None:
         folder.close()
 
 
-def check_generator_data(config: RunConfig) -> None:
+def _check_generator_data(config: RunConfig) -> None:
     """The generator's own check of ``data.resolution`` (e.g. a pipeline's UNet size), before any folder exists."""
     GENERATORS.get(config.generator.name).check_data(config.generator, config.data.resolution)
 
