@@ -39,6 +39,7 @@ from imagelab.metrics.suite import ChosenMetric, read_extra_metrics
 from imagelab.pools.filters import FILTERS, STAGES, FilterConfig
 from imagelab.pools.regimes import REGIMES, RegimeConfig, build_regime
 from imagelab.registry import Registry
+from imagelab.runtime.trackers import TRACKER_NAMES
 
 # Flat loop.* keys of earlier configs (loop.real_fraction is in DESIGN.md's contract), each an alias of a
 # field of the regime or filter section: old key -> (section, the built-in plugin that has it, its field).
@@ -140,6 +141,9 @@ class RunConfig:
     filter: FilterConfig = field(default_factory=lambda: FILTERS.get("none").Config())
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Experiment trackers that also get each generation's metrics, fit loss and grid (runtime/trackers.py):
+    # any of tensorboard, wandb, mlflow, each an optional extra (pip install 'imagelab[tensorboard]').
+    log_with: list[str] = bounded(default_factory=list, choices=TRACKER_NAMES)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -48,6 +48,7 @@ from imagelab.runs.layout import (
     MANIFEST_FILE,
     METRICS_FILE,
     SAMPLES_FILE,
+    TRACKERS_DIR,
     generation_folder_name,
 )
 from imagelab.runs.record import RunRecord
@@ -55,6 +56,7 @@ from imagelab.runs.record import load_run as load_record
 from imagelab.runtime import distributed
 from imagelab.runtime.device import prefer_determinism, resolve_device
 from imagelab.runtime.run_log import LOGGER_NAME, run_logging
+from imagelab.runtime.trackers import open_trackers, require_tracker_packages
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -128,6 +130,7 @@ def run_in_folder(config: RunConfig, out: Path) -> None:
     done. In a multi-process launch every process calls this; the main one writes.
     """
     _check_generator_data(config)
+    require_tracker_packages(config.log_with)  # before any folder is written
     device, processes = join_processes(config)
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
@@ -152,8 +155,10 @@ def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,
     log.info(f"{'resuming' if resumed else 'starting'} run in {folder.root} on {on} ({config.generator.name} "
              f"generator, {config.loop.regime} regime, {config.loop.generations} generations)")
     start = time.perf_counter()
+    trackers = config.log_with if processes.is_main else []  # the main process measures, and speaks for all
     try:
-        outcome = CollapseLoop(config, folder, device).run()
+        with open_trackers(trackers, folder.root / TRACKERS_DIR, config.to_dict(), folder.manifest) as sink:
+            outcome = CollapseLoop(config, folder, device, sink).run()
     except BaseException as error:
         folder.set("status", "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}")
         raise

@@ -8,6 +8,8 @@ returns its learnt tensors from ``state_tensors``. It is registered by an entry 
 the ``imagelab.generators`` group, by ``generator.name=package.module:Class``, or in one
 process by ``imagelab.register_generator(name, cls)`` (see docs/python-api.md and
 examples/imagelab-example-generator). Regimes and filters have registries of their own.
+Long loops of a plugin show their progress with ``progress_bar`` (the lab's own bars: main
+process only, off with ``TQDM_DISABLE=1``); ``train_epochs`` already shows one per fit.
 
 The names here are the public surface; where they are defined inside the package may change.
 """
@@ -22,6 +24,7 @@ from imagelab.pools.filters import FILTERS
 from imagelab.pools.regimes import REGIMES
 from imagelab.registry import Registry
 from imagelab.runtime.finite import check_finite
+from imagelab.runtime.progress import progress_bar
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_generator
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "check_finite",
     "derive_seed",
     "per_sample_randn",
+    "progress_bar",
     "register_generator",
     "sample_seeds",
     "to_uint8",

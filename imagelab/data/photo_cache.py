@@ -19,15 +19,16 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from tqdm.auto import tqdm
 
 from imagelab.data.decode import Skipped, decode_photo, huge_photos_allowed
 from imagelab.runs.atomic import atomic_write
 from imagelab.runtime.cache import CACHE_ENV, cache_root
+from imagelab.runtime.progress import progress_bar
 
 log = logging.getLogger("imagelab")
 
@@ -69,7 +70,7 @@ def load_photos(files_by_breed: dict[str, list[Path]], source: Path, resolution:
     missing = [breed for breed, photos in loaded.items() if photos is None]
     if missing:
         total = sum(len(files_by_breed[b]) for b in missing)
-        with tqdm(total=total, desc=f"preprocessing photos to {resolution}px", unit="img", leave=False) as bar, \
+        with progress_bar(total, f"preprocessing photos to {resolution}px", unit="img") as bar, \
                 ThreadPoolExecutor(max_workers=min(MAX_THREADS, os.cpu_count() or 1)) as pool, huge_photos_allowed():
             for breed in missing:
                 photos = _decode(files_by_breed[breed], source, resolution, min_side, pool, bar)
@@ -80,7 +81,7 @@ def load_photos(files_by_breed: dict[str, list[Path]], source: Path, resolution:
 
 
 def _decode(files: list[Path], source: Path, resolution: int, min_side: int, pool: ThreadPoolExecutor,
-            bar: tqdm) -> BreedPhotos:
+            bar: Any) -> BreedPhotos:
     images, kept, skipped = [], [], []
     for path, result in zip(files, pool.map(lambda p: decode_photo(p, resolution, min_side), files)):
         bar.update(1)

@@ -51,6 +51,7 @@ from imagelab.generators.training import (
     seeded_module,
     train_epochs,
 )
+from imagelab.runtime.progress import progress_bar
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_generator
 
 
@@ -234,6 +235,8 @@ class DiffusionGenerator(Generator):
         labels = self._sample_labels(stop - start, seed, start)
         batch = self.config.sample_batch_size
         chunks = []
+        steps = math.ceil(len(seeds) / batch) * self.config.sampling_steps  # UNet passes, for the progress bar
+        bar = progress_bar(steps, f"{self.config.name} sampling", unit="step")
         for first in range(0, len(seeds), batch):
             chunk_seeds = seeds[first:first + batch]
             # Pad to exactly ``batch`` rows (extra rows: zero noise, label 0, dropped after): kernels
@@ -247,14 +250,15 @@ class DiffusionGenerator(Generator):
                 padded_labels = [labels[first:first + batch], torch.zeros(padding, dtype=torch.int64)]
                 chunk_labels = torch.cat(padded_labels)
                 chunk_labels = chunk_labels.to(self.device)
-            images = self._denoise(unet, noise.to(self.device), chunk_labels, step_rngs)
+            images = self._denoise(unet, noise.to(self.device), chunk_labels, step_rngs, bar.update)
             chunks.append(to_uint8(images[: len(chunk_seeds)].float().clamp(-1, 1)).cpu())
+        bar.close()
         images = torch.cat(chunks) if chunks else torch.empty(0, *size, dtype=torch.uint8)
         return ImageSet.create(images.contiguous(), labels)
 
     def _denoise(self, unet: Any, noise: torch.Tensor, labels: torch.Tensor | None,
-                 step_rngs: list[torch.Generator]) -> torch.Tensor:
-        """Run the sampler from pure noise (B, 3, R, R) to images in about [-1, 1]."""
+                 step_rngs: list[torch.Generator], on_step: Callable[[], Any] = lambda: None) -> torch.Tensor:
+        """Run the sampler from pure noise (B, 3, R, R) to images in about [-1, 1]; ``on_step()`` after each step."""
         build_sampler = SAMPLERS.get(self.config.sampler)
         sampler = build_sampler(self._training_scheduler().config, self.config.clip_sample)
         sampler.set_timesteps(self.config.sampling_steps)
@@ -265,6 +269,7 @@ class DiffusionGenerator(Generator):
                 prediction = self._predict(unet, model_input, timestep.to(self.device), labels)
             # Per-sample generators: the ddpm sampler's fresh noise for row i comes from image i's seed.
             sample = sampler.step(prediction.float(), timestep, sample, generator=step_rngs).prev_sample
+            on_step()
         return sample
 
     # --- state ---------------------------------------------------------------------------------

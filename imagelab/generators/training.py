@@ -43,12 +43,12 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from imagelab.data.imageset import ImageSet
 from imagelab.generators.base import FitReport
 from imagelab.runtime import distributed
 from imagelab.runtime.finite import check_finite
+from imagelab.runtime.progress import progress_bar
 from imagelab.seeding import derive_seed, torch_generator
 
 
@@ -115,7 +115,7 @@ def train_epochs(model: nn.Module, batch_loss: BatchLoss, optimizer: torch.optim
 
     report = FitReport()
     model.train()
-    for epoch in tqdm(range(epochs), desc=f"{name} fit", unit="epoch", leave=False):
+    for epoch in progress_bar(range(epochs), f"{name} fit", unit="epoch"):
         order = torch.randperm(pool_size, generator=order_rng).to(device)
         epoch_loss = torch.zeros((), device=device)
         for rows in order.split(batch_size):

@@ -44,6 +44,7 @@ from imagelab.judge.network import autocast, channels_last, forward, prepare
 from imagelab.judge.pretrained import load_pretrained
 from imagelab.judge.training import train_classifier
 from imagelab.runs.atomic import atomic_write
+from imagelab.runtime.progress import PROGRESS_DELAY_S, progress_bar
 from imagelab.seeding import derive_seed
 
 WEIGHTS_FILE = "model.safetensors"
@@ -158,7 +159,8 @@ class Judge:
             raise ValueError(f"the judge was trained at {self.resolution} px, got images of {tuple(images.shape[-2:])}")
         self.model.eval()
         logits, features = [], []
-        for start in range(0, len(images), batch_size):
+        passes = range(0, len(images), batch_size)
+        for start in progress_bar(passes, "judging", unit="batch", delay=PROGRESS_DELAY_S):
             x = prepare(images[start:start + batch_size], self.device)
             with autocast(self.device):
                 batch_features, batch_logits = forward(self.model, x)

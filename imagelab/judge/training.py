@@ -9,18 +9,18 @@ import math
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from imagelab.data.imageset import ImageSet
 from imagelab.judge.config import JudgeConfig
 from imagelab.judge.degenerate import REFERENCE_RESOLUTION, degenerate_mix, gaussian_blur
 from imagelab.judge.network import autocast, forward, prepare
 from imagelab.runtime.finite import check_finite
+from imagelab.runtime.progress import progress_bar
 from imagelab.seeding import derive_seed, torch_generator
 
 
 def train_classifier(model: torch.nn.Module, config: JudgeConfig, train_set: ImageSet, device: torch.device, seed: int,
-         progress: bool) -> None:
+                     progress: bool) -> None:
     """Cross-entropy on real images plus, with outlier exposure, cross-entropy to uniform on degenerate ones."""
     generator = torch_generator(derive_seed(seed, "judge", "batches"))
     images = train_set.images.to(device)  # uint8, resident on the device
@@ -36,7 +36,7 @@ def train_classifier(model: torch.nn.Module, config: JudgeConfig, train_set: Ima
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
                                                    total_steps=config.epochs * steps_per_epoch, pct_start=0.25)
     model.train()
-    for epoch in tqdm(range(config.epochs), desc="judge", leave=False, disable=not progress):
+    for epoch in progress_bar(range(config.epochs), "judge training", unit="epoch", enabled=progress):
         order = torch.randperm(n, generator=generator).to(device)
         outliers = None
         if outliers_per_batch:

@@ -55,6 +55,7 @@ from imagelab.runs.layout import (
     SAMPLES_FILE,
 )
 from imagelab.runtime import distributed
+from imagelab.runtime.trackers import RunTrackers
 from imagelab.seeding import derive_seed
 
 log = logging.getLogger("imagelab")
@@ -69,10 +70,12 @@ class LoopOutcome:
 
 
 class CollapseLoop:
-    def __init__(self, config: RunConfig, folder: RunFolder, device: torch.device) -> None:
+    def __init__(self, config: RunConfig, folder: RunFolder, device: torch.device,
+                 trackers: RunTrackers | None = None) -> None:
         self.config = config
         self.folder = folder
         self.device = device
+        self.trackers = trackers or RunTrackers()  # log_with: each metrics row also goes there
         self.processes = distributed.current()
         self.rows: list[dict] = []  # the main process's only: the others measure nothing
         # Set by the set-up stages at the start of run(), before generation 0:
@@ -220,6 +223,7 @@ class CollapseLoop:
             self.rows.append(self._metrics_row(generation, images, judgement, pool, real))
             self.folder.write_metrics_csv(self.rows)
             self._log_row(self.rows[-1])
+            self.trackers.log_generation(self.rows[-1], self._stages(generation), self._path(generation, GRID_FILE))
         return judgement
 
     def _judge(self, generation: int, images: ImageSet) -> Judgement:
@@ -269,6 +273,10 @@ class CollapseLoop:
 
     def _stage(self, generation: int, name: str):
         return stages.stage(self.folder, generation, name, self.device, self.config)
+
+    def _stages(self, generation: int) -> dict[str, dict]:
+        """The manifest's record of each complete stage of ``generation`` (seconds and facts)."""
+        return self.folder.manifest["generations"].get(str(generation), {}).get("stages", {})
 
     def _log_row(self, row: dict) -> None:
         generation = row["generation"]

@@ -36,6 +36,7 @@ from imagelab.metrics.metric import (
 )
 from imagelab.registry import Registry
 from imagelab.runtime.cache import cache_root
+from imagelab.runtime.progress import PROGRESS_DELAY_S, progress_bar
 
 INCEPTION_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
@@ -90,7 +91,8 @@ class ImageFID:
         self._update(reference_images, real=True)
 
     def _update(self, images: torch.Tensor, real: bool) -> None:
-        for start in range(0, len(images), IMAGE_BATCH):
+        passes = range(0, len(images), IMAGE_BATCH)
+        for start in progress_bar(passes, "Inception features", unit="batch", delay=PROGRESS_DELAY_S):
             self.metric.update(images[start:start + IMAGE_BATCH].to(self.device), real=real)
 
     def __call__(self, images: torch.Tensor) -> float:

@@ -7,6 +7,7 @@
       log.txt
       judge/             the judge's weights and its held-out accuracy
       gen_000/ ...       per generation: grid.png, breeds.png, samples, judgement, metrics.json, generator/
+      trackers/          with log_with: the experiment trackers' local files (tensorboard/, wandb/, mlflow/)
       report/index.html
 
 Code that reads or writes a run folder takes its names from here.
@@ -20,6 +21,7 @@ CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.csv"
 LOG_FILE = "log.txt"
+TRACKERS_DIR = "trackers"  # experiment trackers' files (log_with)
 # Inside each generation's folder (see generation_folder_name):
 GRID_FILE = "grid.png"
 BREEDS_FILE = "breeds.png"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # the class progress.py's bars are, so a line is written above them
 
 LOGGER_NAME = "imagelab"
 
