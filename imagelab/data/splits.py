@@ -47,6 +47,11 @@ class Dataset(ABC):
 
     breeds: tuple[str, ...]
 
+    @classmethod
+    def check_source(cls, config) -> None:
+        """Refuse ``config`` (a DataConfig) before a run starts if its source cannot be there: a cheap look
+        at the settings and local folders it names (no image is read, nothing is downloaded)."""
+
     @abstractmethod
     def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
                     resolution: int) -> dict[str, list[torch.Tensor]]:

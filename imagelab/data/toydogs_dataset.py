@@ -15,6 +15,10 @@ class ToyDogs(Dataset):
     breeds = BREEDS
 
     def __init__(self, config) -> None:
+        self.check_source(config)
+
+    @classmethod
+    def check_source(cls, config) -> None:
         if config.root is not None:
             raise ConfigError("data.root",
                               "toydogs is rendered, not read from disk; remove data.root or use data.name=folder")
