@@ -7,8 +7,9 @@ paths are looked at, no model is built, no image is read.
 
 - ``judge.model`` names a timm architecture (a pretrained tag such as ``resnet18.a1_in1k``
   is allowed); an unknown name gets the close matches from ``timm.list_models()``;
-- the dataset's source is there (``Dataset.check_source``: data.root for photo folders),
-  and so is ``judge.pretrained`` when set (``eval.inception_weights`` is checked when the
+- the dataset's source is there and has the breeds ``data.breeds`` names
+  (``Dataset.check_source``: data.root for photo folders), and ``judge.pretrained`` is
+  there when set (``eval.inception_weights`` is checked when the
   config is read);
 - every local path (a field declared with ``config_fields.local_path``, in any section,
   plugin sections included) is made absolute, so the run's config.yaml names the same

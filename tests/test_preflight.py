@@ -36,7 +36,7 @@ def test_timm_names_with_a_pretrained_tag_pass_and_hub_names_are_refused():
         check_judge_model("hf-hub:timm/resnet18")
 
 
-def test_missing_local_files_exit_2_before_any_folder(tmp_path, capsys):
+def test_missing_local_files_and_unknown_breeds_exit_2_before_any_folder(tmp_path, capsys):
     error = refused(tmp_path / "a", ["data.name=folder", f"data.root={tmp_path / 'nowhere'}"], capsys)
     assert f"data.root: no folder {tmp_path / 'nowhere'}" in error
     (tmp_path / "empty").mkdir()
@@ -46,6 +46,11 @@ def test_missing_local_files_exit_2_before_any_folder(tmp_path, capsys):
     assert "no Oxford-IIIT Pet copy" in error
     error = refused(tmp_path / "d", [f"judge.pretrained={tmp_path / 'resnet.safetensors'}"], capsys)
     assert f"judge.pretrained: no weights file {tmp_path / 'resnet.safetensors'}" in error
+    error = refused(tmp_path / "e", ["data.breeds=[golden_retriever,no_such_breed]"], capsys)
+    assert "data.breeds: unknown breed 'no_such_breed'" in error
+    dogs = stanford_dogs(tmp_path / "dogs", {"n02085620-Chihuahua": 1})
+    error = refused(tmp_path / "f", ["data.name=folder", f"data.root={dogs}", "data.breeds=[beagle]"], capsys)
+    assert "data.breeds: unknown breed 'beagle'; available: chihuahua" in error
 
 
 def test_relative_paths_become_absolute_and_the_input_config_is_unchanged(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ import unicodedata
 from pathlib import Path
 
 from imagelab.data.photos import PhotoDataset, require_root
-from imagelab.data.splits import DATASETS
+from imagelab.data.splits import DATASETS, breed_order
 from imagelab.errors import ConfigError, DataError
 
 # ImageWoof's ten WordNet ids (ImageNet synsets). Some copies of the ImageWoof README swap the two terriers;
@@ -89,7 +89,8 @@ class FolderDataset(PhotoDataset):
 
     @classmethod
     def check_source(cls, config) -> None:
-        breed_folders(cls._checked_root(config))  # lists folders only: cheap even for Stanford Dogs
+        breeds = breed_folders(cls._checked_root(config))  # lists folders only: cheap even for Stanford Dogs
+        breed_order(tuple(breeds), config.breeds)
 
     @staticmethod
     def _checked_root(config) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.error import URLError
 
 from imagelab.data.photos import PhotoDataset
-from imagelab.data.splits import DATASETS
+from imagelab.data.splits import DATASETS, breed_order
 from imagelab.errors import ConfigError, DataError
 
 DOG_BREEDS = (
@@ -44,6 +44,7 @@ class OxfordPets(PhotoDataset):
 
     @classmethod
     def check_source(cls, config) -> None:
+        breed_order(DOG_BREEDS, config.breeds)
         root = _root(config)
         if not config.download and not all((root / FOLDER / part).is_dir() for part in ("images", "annotations")):
             raise DataError(f"data.root: no Oxford-IIIT Pet copy in {root / FOLDER} (images/ and annotations/ "
