@@ -1,6 +1,6 @@
 """The `imagelab` command: a thin shell over the library (lab.py, experiments/, report/).
 
-    imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2] [KEY=VALUE ...]
+    imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2] [--allow-code-change] [KEY=VALUE ...]
     imagelab sweep SWEEP.yaml [--out DIR] [--list]
     imagelab report RUN_DIR
     imagelab compare RUN_DIR... --out DIR
@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default: runs/<config name>-<config hash>); "
                                    "an existing folder with the same config is resumed")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    run.add_argument("--allow-code-change", action="store_true",
+                     help="resume a folder although a plugin it used (generator, regime, filter, dataset, metric) "
+                          "is now installed at another version; the change is recorded in its manifest")
     run.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2,3,4: one run per seed in "
                                      "OUT/seed_<s>/, and their mean and 95%% confidence interval in "
                                      "OUT/aggregate.csv")
@@ -156,9 +159,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(lab.resolve_config(source, overrides).to_yaml(), end="")
     elif args.seeds is not None:
-        run_seeds(source, seeds=parse_seeds(args.seeds), out=args.out, overrides=overrides)
+        run_seeds(source, seeds=parse_seeds(args.seeds), out=args.out, overrides=overrides,
+                  allow_code_change=args.allow_code_change)
     else:
-        lab.run(source, out=args.out, overrides=overrides)
+        lab.run(source, out=args.out, overrides=overrides, allow_code_change=args.allow_code_change)
     return 0
 
 

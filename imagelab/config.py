@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from imagelab.config_fields import Bounds, bounded
+from imagelab.config_fields import Bounds, bounded, local_path
 from imagelab.data import DATASETS
 from imagelab.errors import ConfigError
 from imagelab.generators import GENERATORS, GeneratorConfig
@@ -77,7 +77,7 @@ class ImbalanceConfig:
 @dataclass
 class DataConfig:
     name: str = "toydogs"
-    root: str | None = None
+    root: str | None = local_path()  # photos on disk (data.name folder or oxford_pets)
     resolution: int = bounded(32, ge=8, le=1024)
     breeds: list[str] | None = None  # a subset and order of the dataset's breeds; default all
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
@@ -109,7 +109,7 @@ class EvalConfig:
     detection_floor: float | None = bounded(None, ge=0.0, le=1.0)
     # Inception FID's weights file (torch-fidelity's pt_inception-2015-12-05-6726825d.pth); None: that file in
     # $IMAGELAB_CACHE. Read only with fid_features=inception; a missing file stops the run (nothing is downloaded).
-    inception_weights: str | None = None
+    inception_weights: str | None = local_path()
     nearest_k: int = bounded(5, ge=1)  # k of the k-NN balls of precision/recall/density/coverage
     tail_breeds: int = bounded(3, ge=1)  # tail_mass: share of this many rarest breeds
     grid_samples: int = bounded(64, ge=1, le=1024)  # images in each grid.png

@@ -21,6 +21,11 @@ item. ``check_bounds(self, "generator.")`` in a ``__post_init__`` applies the sa
 checks to a config built directly in Python. Rules that tie several fields together
 belong in ``__post_init__``, raising ``ConfigError(key, message)``.
 
+A setting that names a file or folder on this machine is declared with ``local_path()``
+(``weights: str | None = local_path()``): a run stores it as an absolute path in its
+config.yaml (imagelab/preflight.py), so resuming from another working directory finds
+the same file.
+
 The plain metadata dicts of earlier plugins (``field(default=1, metadata={"min": 1,
 "max": 9, "choices": (...)})``) are read as the inclusive bounds they mean.
 This module is plumbing: it imports nothing of the lab but its errors, so any layer may use it.
@@ -36,6 +41,7 @@ from typing import Any
 from imagelab.errors import ConfigError
 
 BOUNDS = "imagelab.bounds"  # the key of a field's Bounds in its dataclass metadata
+LOCAL_PATH = "imagelab.local_path"  # marks a field whose value is a path on this machine
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,17 @@ def bounded(default: Any = MISSING, *, ge: float | None = None, le: float | None
     metadata = {**field_options.pop("metadata", {}), BOUNDS: Bounds(ge, le, gt, lt, tuple(choices))}
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata,
                              **field_options)
+
+
+def local_path(default: str | None = None, **field_options: Any) -> Any:
+    """A dataclass field holding a file or folder path on this machine (None: not set); stored absolute."""
+    metadata = {**field_options.pop("metadata", {}), LOCAL_PATH: True}
+    return dataclasses.field(default=default, metadata=metadata, **field_options)
+
+
+def is_local_path(spec: dataclasses.Field) -> bool:
+    """True for a field declared with ``local_path``."""
+    return bool(spec.metadata.get(LOCAL_PATH))
 
 
 def check_bounds(config: Any, prefix: str = "") -> None:

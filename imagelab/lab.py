@@ -30,12 +30,17 @@ import torch
 from safetensors.torch import load_file
 
 from imagelab.config import RunConfig, apply_override, config_from_dict, load_config
+from imagelab.data import DATASETS
 from imagelab.data.imageset import ImageSet
 from imagelab.errors import ConfigError, RunFolderError, UserError
 from imagelab.generators import GENERATORS, Generator, load_generator
 from imagelab.generators.diffusers_export import export_diffusers_pipeline
 from imagelab.judge.judgement import Judgement
 from imagelab.loop.collapse import CollapseLoop
+from imagelab.metrics.metric import METRICS
+from imagelab.pools.filters import FILTERS
+from imagelab.pools.regimes import REGIMES
+from imagelab.preflight import check_before_run, with_absolute_paths
 from imagelab.registry import RegistryError
 from imagelab.report import html
 from imagelab.report.run_summary import summarize
@@ -54,9 +59,10 @@ from imagelab.runs.layout import (
 from imagelab.runs.record import RunRecord
 from imagelab.runs.record import load_run as load_record
 from imagelab.runtime import distributed
+from imagelab.runtime.code_versions import CodeSource, code_source
 from imagelab.runtime.device import prefer_determinism, resolve_device
 from imagelab.runtime.run_log import LOGGER_NAME, run_logging
-from imagelab.runtime.trackers import open_trackers, require_tracker_packages
+from imagelab.runtime.trackers import open_trackers
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -69,17 +75,19 @@ VERSIONED_PACKAGES = ("imagelab", "torch", "torchvision", "timm", "torchmetrics"
 
 
 def run(config: ConfigSource = None, *, out: str | os.PathLike | None = None,
-        overrides: Sequence[str] = ()) -> Run:
+        overrides: Sequence[str] = (), allow_code_change: bool = False) -> Run:
     """Run (or resume) a lab in ``out``, print its summary, build its report and return the run.
 
     ``overrides`` are ``KEY=VALUE`` strings with dotted keys and YAML values, applied on
     top of ``config``. ``out`` defaults to ``runs/<config name>-<hash of the resolved config>``.
     An ``out`` that holds the same config is resumed after its last complete stage; one
     that holds another config is refused (RunFolderError), and nothing in it changes.
+    So is one made with another version of a plugin's distribution, unless
+    ``allow_code_change`` (the change is then recorded in its manifest).
     """
     resolved = resolve_config(config, overrides)
     folder = Path(out) if out is not None else default_out(config, resolved)
-    run_in_folder(resolved, folder)
+    run_in_folder(resolved, folder, allow_code_change=allow_code_change)
     return load_run(folder)
 
 
@@ -123,29 +131,28 @@ def default_out(config: ConfigSource, resolved: RunConfig) -> Path:
     return Path("runs") / f"{config_name(config)}-{digest}"
 
 
-def run_in_folder(config: RunConfig, out: Path) -> None:
+def run_in_folder(config: RunConfig, out: Path, *, allow_code_change: bool = False) -> None:
     """Run (or resume) one lab in ``out``, print its summary and build its report.
 
-    The folder stays locked against other processes until the run and its report are
-    done. In a multi-process launch every process calls this; the main one writes.
+    Everything that can be checked without data or training is checked first, before
+    the folder is written (preflight.py); local paths are stored absolute. The folder
+    stays locked against other processes until the run and its report are done. In a
+    multi-process launch every process calls this; the main one writes.
     """
-    _check_generator_data(config)
-    require_tracker_packages(config.log_with)  # before any folder is written
+    config = check_before_run(config)
     device, processes = join_processes(config)
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
     prefer_determinism(device)
-    folder = _open_run_folder(Path(out), config, processes)
+    folder = _open_run_folder(Path(out), config, processes, allow_code_change)
     try:
         with run_logging(folder.root / LOG_FILE if processes.is_main else None):
+            for change in folder.code_changes:
+                log.warning(f"code changed since this run was made: {change.describe()} (recorded in the manifest's "
+                            f"code_changes)")
             _run_loop(config, folder, device, processes)
     finally:
         folder.close()
-
-
-def _check_generator_data(config: RunConfig) -> None:
-    """The generator's own check of ``data.resolution`` (e.g. a pipeline's UNet size), before any folder exists."""
-    GENERATORS.get(config.generator.name).check_data(config.generator, config.data.resolution)
 
 
 def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,
@@ -182,12 +189,15 @@ def join_processes(config: RunConfig) -> tuple[torch.device, distributed.Process
     return device, distributed.start(cpu=device.type == "cpu")
 
 
-def _open_run_folder(out: Path, config: RunConfig, processes: distributed.Processes) -> RunFolder:
+def _open_run_folder(out: Path, config: RunConfig, processes: distributed.Processes,
+                     allow_code_change: bool) -> RunFolder:
     """Open (or resume) the folder in the main process; the others follow it, or share its refusal."""
     if processes.is_main:
         try:
+            # A stored config is read as today's parser reads it, its relative paths resolved as ours were.
             folder = RunFolder.open(out, config.to_dict(), package_versions(),
-                                    resolve=lambda stored: config_from_dict(stored).to_dict())
+                                    resolve=lambda stored: with_absolute_paths(config_from_dict(stored)).to_dict(),
+                                    code=code_sources(config), allow_code_change=allow_code_change)
         except UserError as error:
             processes.broadcast(str(error))
             raise
@@ -208,6 +218,14 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             found[package] = "not installed"
     return found
+
+
+def code_sources(config: RunConfig) -> list[CodeSource]:
+    """Where the code of each plugin the run uses comes from (distribution and version), for its manifest."""
+    chosen = [("generator", config.generator.name, GENERATORS), ("regime", config.loop.regime, REGIMES),
+              ("filter", config.loop.filter, FILTERS), ("dataset", config.data.name, DATASETS)]
+    chosen += [("metric", metric.name, METRICS) for metric in config.eval.extra_metrics()]
+    return [code_source(role, name, registry) for role, name, registry in chosen]
 
 
 def register_generator(name: str, generator_class: type[Generator]) -> type[Generator]:

@@ -23,7 +23,7 @@ LAYERS = [
     ("imagelab.pools",),
     ("imagelab.metrics",),
     ("imagelab.report",),
-    ("imagelab.config",),
+    ("imagelab.config", "imagelab.preflight"),
     ("imagelab.loop",),
     ("imagelab.lab",),
     ("imagelab.experiments",),

@@ -20,7 +20,7 @@ import unicodedata
 from pathlib import Path
 
 from imagelab.data.photos import PhotoDataset, require_root
-from imagelab.data.splits import DATASETS
+from imagelab.data.splits import DATASETS, breed_order
 from imagelab.errors import ConfigError, DataError
 
 # ImageWoof's ten WordNet ids (ImageNet synsets). Some copies of the ImageWoof README swap the two terriers;
@@ -83,9 +83,18 @@ def photo_files(folders: list[Path]) -> list[Path]:
 @DATASETS.register("folder")
 class FolderDataset(PhotoDataset):
     def __init__(self, config) -> None:
+        root = self._checked_root(config)
+        files = {breed: photo_files(folders) for breed, folders in breed_folders(root).items()}
+        super().__init__(config, root, files)
+
+    @classmethod
+    def check_source(cls, config) -> None:
+        breeds = breed_folders(cls._checked_root(config))  # lists folders only: cheap even for Stanford Dogs
+        breed_order(tuple(breeds), config.breeds)
+
+    @staticmethod
+    def _checked_root(config) -> Path:
         if config.download:
             raise ConfigError("data.download", "only data.name=oxford_pets downloads; for Stanford Dogs or ImageWoof "
                                                "run scripts/download_stanford_dogs.py or scripts/download_imagewoof.py")
-        root = require_root(config, "folder", HOW_TO_GET)
-        files = {breed: photo_files(folders) for breed, folders in breed_folders(root).items()}
-        super().__init__(config, root, files)
+        return require_root(config, "folder", HOW_TO_GET)

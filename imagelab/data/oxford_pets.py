@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.error import URLError
 
 from imagelab.data.photos import PhotoDataset
-from imagelab.data.splits import DATASETS
+from imagelab.data.splits import DATASETS, breed_order
 from imagelab.errors import ConfigError, DataError
 
 DOG_BREEDS = (
@@ -31,12 +31,7 @@ HOW_TO_GET = f"set data.download=true once on a connected machine, or {BY_HAND}"
 @DATASETS.register("oxford_pets")
 class OxfordPets(PhotoDataset):
     def __init__(self, config) -> None:
-        if config.root is None:
-            raise ConfigError("data.root", "data.name=oxford_pets needs data.root, the folder that holds "
-                                           f"(or will hold) {FOLDER}/; {HOW_TO_GET}")
-        root = Path(config.root).expanduser()
-        if root.name == FOLDER and (root / "images").is_dir():
-            root = root.parent  # pointed at the dataset folder itself rather than at its parent
+        root = _root(config)
         if config.download:
             root.mkdir(parents=True, exist_ok=True)
         files: dict[str, list[Path]] = {breed: [] for breed in DOG_BREEDS}
@@ -45,6 +40,26 @@ class OxfordPets(PhotoDataset):
             if breed in files:
                 files[breed].append(image)
         super().__init__(config, root / FOLDER, {breed: sorted(paths) for breed, paths in files.items()})
+
+
+    @classmethod
+    def check_source(cls, config) -> None:
+        breed_order(DOG_BREEDS, config.breeds)
+        root = _root(config)
+        if not config.download and not all((root / FOLDER / part).is_dir() for part in ("images", "annotations")):
+            raise DataError(f"data.root: no Oxford-IIIT Pet copy in {root / FOLDER} (images/ and annotations/ "
+                            f"expected); {HOW_TO_GET}")
+
+
+def _root(config) -> Path:
+    """The folder that holds (or will hold) oxford-iiit-pet/, from ``data.root``."""
+    if config.root is None:
+        raise ConfigError("data.root", "data.name=oxford_pets needs data.root, the folder that holds "
+                                       f"(or will hold) {FOLDER}/; {HOW_TO_GET}")
+    root = Path(config.root).expanduser()
+    if root.name == FOLDER and (root / "images").is_dir():
+        root = root.parent  # pointed at the dataset folder itself rather than at its parent
+    return root
 
 
 def _image_paths(root: Path, download: bool) -> list[Path]:

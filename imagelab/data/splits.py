@@ -47,6 +47,11 @@ class Dataset(ABC):
 
     breeds: tuple[str, ...]
 
+    @classmethod
+    def check_source(cls, config) -> None:
+        """Refuse ``config`` (a DataConfig) before a run starts if its source cannot be there: a cheap look
+        at the settings and local folders it names (no image is read, nothing is downloaded)."""
+
     @abstractmethod
     def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
                     resolution: int) -> dict[str, list[torch.Tensor]]:
@@ -90,7 +95,7 @@ def build_real_data(config, reservoir_pools: int = 0) -> RealData:
     """Cut ``config`` (a DataConfig) into the splits of ``SPLIT_SIZES``, plus ``reservoir_pools``
     pool-sized reservoir blocks of fresh real images (regime mix with real_source fresh)."""
     dataset = DATASETS.get(config.name)(config)
-    order = _breed_order(dataset.breeds, config.breeds)
+    order = breed_order(dataset.breeds, config.breeds)
     imbalance = config.imbalance
     pool_counts = breed_counts(imbalance.profile, len(order), max_count=imbalance.max_count, ratio=imbalance.ratio,
                                minority_fraction=imbalance.minority_fraction, counts=imbalance.counts)
@@ -121,7 +126,7 @@ def _reservoir_blocks(reservoir: ImageSet | None, pool_counts: list[int], blocks
     return tuple(cut)
 
 
-def _breed_order(available: tuple[str, ...], wanted: list[str] | None) -> list[int]:
+def breed_order(available: tuple[str, ...], wanted: list[str] | None) -> list[int]:
     """Indices into the dataset's breeds, in the order the config asks for."""
     if wanted is None:
         return list(range(len(available)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from imagelab.data.splits import DATASETS, Dataset
+from imagelab.data.splits import DATASETS, Dataset, breed_order
 from imagelab.data.toydogs import BREEDS, render_dogs
 from imagelab.errors import ConfigError
 from imagelab.seeding import derive_seed
@@ -15,11 +15,16 @@ class ToyDogs(Dataset):
     breeds = BREEDS
 
     def __init__(self, config) -> None:
+        self.check_source(config)
+
+    @classmethod
+    def check_source(cls, config) -> None:
         if config.root is not None:
             raise ConfigError("data.root",
                               "toydogs is rendered, not read from disk; remove data.root or use data.name=folder")
         if config.download:
             raise ConfigError("data.download", "toydogs is rendered, nothing to download; remove data.download")
+        breed_order(BREEDS, config.breeds)
 
     def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
                     resolution: int) -> dict[str, list[torch.Tensor]]:

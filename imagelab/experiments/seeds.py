@@ -26,6 +26,7 @@ from imagelab import lab
 from imagelab.errors import ConfigError, RunFolderError
 from imagelab.lab import ConfigSource, Run
 from imagelab.metrics.suite import built_in_headline
+from imagelab.preflight import check_before_run
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
 from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, MANIFEST_FILE, SEEDS_MARKER, seed_folder
@@ -44,17 +45,20 @@ class SeedRuns:
 
 
 def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
-              out: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> SeedRuns:
+              out: str | os.PathLike | None = None, overrides: Sequence[str] = (),
+              allow_code_change: bool = False) -> SeedRuns:
     """One run per seed in ``out``/seed_<s>/ (each resumable), then ``out``/aggregate.csv.
 
     ``seeds``: distinct non-negative integers, or their comma-separated text (``"0,1,2"``).
     ``out`` defaults to ``runs/<config name>-<hash of the config without its seed>-seeds``.
+    ``allow_code_change``: as for ``imagelab.run``, for each seed's folder.
     """
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(seeds)
     overrides = lab.override_list(overrides)
     if any(item.startswith("seed=") for item in overrides):
         raise ConfigError("--seeds", "conflicts with a seed=... override; give the seeds in --seeds only")
     configs = {seed: lab.resolve_config(config, [*overrides, f"seed={seed}"]) for seed in seeds}
+    check_before_run(configs[seeds[0]])  # before OUT is made; each run checks its own config again
     if out is None:
         without_seed = {k: v for k, v in configs[seeds[0]].to_dict().items() if k != "seed"}
         digest = hashlib.sha256(repr(without_seed).encode()).hexdigest()[:8]
@@ -66,7 +70,7 @@ def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
     for position, seed in enumerate(seeds, 1):
         if processes.is_main:
             print(f"== seed {seed} ({position}/{len(seeds)}): {seed_folder(root, seed)}", flush=True)
-        lab.run_in_folder(configs[seed], seed_folder(root, seed))
+        lab.run_in_folder(configs[seed], seed_folder(root, seed), allow_code_change=allow_code_change)
     processes.wait()  # every seed's metrics are written before the main process reads them
     table = []
     if processes.is_main:

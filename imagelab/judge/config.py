@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imagelab.config_fields import bounded
+from imagelab.config_fields import bounded, local_path
 from imagelab.errors import ConfigError
 
 
@@ -42,7 +42,7 @@ class JudgeConfig:
     blend_target: str = bounded("mixup", choices=("mixup", "uniform"))
     # A local weights file of the same timm model to start from (all but the classifier); None: from scratch.
     # Never fetched from a model hub; see imagelab/judge/pretrained.py for how to make one.
-    pretrained: str | None = None
+    pretrained: str | None = local_path()
 
     def __post_init__(self) -> None:
         if self.outlier_blur_min <= self.real_blur_max:

@@ -3,6 +3,9 @@
 Every file is written atomically (runs/atomic.py). The manifest
 records which stages of which generation are complete; a re-run with the same
 config resumes after the last of them, a re-run with another config is refused.
+It also records the code that made the run (runtime/code_versions.py): a re-run
+with another version of a plugin's distribution is refused unless allowed, and an
+allowed change is kept in the manifest's ``code_changes``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from imagelab.errors import RunFolderError, UserError
 from imagelab.runs import lock as run_lock
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.layout import CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, generation_folder_name
+from imagelab.runtime.code_versions import CodeChange, CodeSource, code_changes
+
+ALLOW_CODE_CHANGE = "--allow-code-change (imagelab.run(..., allow_code_change=True))"
 
 
 class RunFolder:
@@ -31,15 +37,20 @@ class RunFolder:
         self.root = root
         self.manifest = manifest
         self.writes = writes  # False in the other processes of a multi-process run: only the main one writes
+        self.code_changes: list[CodeChange] = []  # versions that changed since the run was made, found by open()
 
     @classmethod
     def open(cls, root: Path, config: dict[str, Any], versions: dict[str, str],
-             resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> RunFolder:
+             resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+             code: list[CodeSource] | None = None, allow_code_change: bool = False) -> RunFolder:
         """Create ``root`` for ``config``, or reopen it to resume if it holds the same config.
 
         ``resolve`` re-reads a stored config with today's defaults and key layout (the config
         parser's job), so a folder written by an earlier version whose config means the same
         resumes; its config.yaml is then rewritten in today's resolved form.
+        ``code`` is where the run's plugins come from now (None: not checked); a resume whose
+        recorded plugin versions differ is refused (RunFolderError, nothing written) unless
+        ``allow_code_change``.
         """
         root = root.expanduser().resolve()
         config_path = root / CONFIG_FILE
@@ -56,7 +67,9 @@ class RunFolder:
             run_lock.acquire(root)
             _remove_stale_temporaries(root)
             manifest = json.loads((root / MANIFEST_FILE).read_text()) if (root / MANIFEST_FILE).exists() else None
-            folder = cls(root, manifest or _new_manifest(versions))
+            folder = cls(root, manifest or _new_manifest(versions, code))
+            if manifest and code is not None:
+                folder.code_changes = _accept_code(root, manifest, versions, code, allow_code_change)
             if not config_path.exists() or stored_form_is_old:
                 atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
             folder.save_manifest()
@@ -64,6 +77,9 @@ class RunFolder:
             run_lock.release(root)
             raise RunFolderError(f"cannot write the run folder {root}: {error.strerror or error}; "
                                  "make it (or the folder it goes in) writable, or choose another --out") from None
+        except BaseException:
+            run_lock.release(root)  # refused (or interrupted) before anything was written: the folder is free
+            raise
         return folder
 
     @classmethod
@@ -142,15 +158,44 @@ def claim_folder_of_runs(out: Path, marker: str, made_by: str, note: str,
     (out / marker).write_text(note)
 
 
-def _new_manifest(versions: dict[str, str]) -> dict[str, Any]:
+def _new_manifest(versions: dict[str, str], code: list[CodeSource] | None) -> dict[str, Any]:
     return {
         "status": "running",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "versions": versions,
+        "code": [source.to_dict() for source in code or []],
         "generations": {},
     }
+
+
+def _accept_code(root: Path, manifest: dict[str, Any], versions: dict[str, str],
+                 code: list[CodeSource], allowed: bool) -> list[CodeChange]:
+    """Compare the code that made the run with ``code`` now; refuse a changed plugin unless ``allowed``.
+
+    Accepted changes (imagelab's own and the packages' are always accepted) are appended to the
+    manifest's ``code_changes`` and the recorded versions become today's; returns them.
+    A manifest of an earlier version without ``code`` starts recording it now.
+    """
+    changes = code_changes(manifest.get("code", []), code, manifest.get("versions", {}), versions)
+    refused = [change for change in changes if change.is_plugin]
+    if refused and not allowed:
+        made_with = "; ".join(f"{change.distribution} {change.recorded or '(none)'} ({', '.join(change.provides)}), "
+                              f"and {change.installed or 'none'} is installed now" for change in refused)
+        first = refused[0]
+        reinstall = (f"pip install '{first.distribution}=={first.recorded}'" if first.recorded
+                     else f"pip uninstall {first.distribution}")
+        raise RunFolderError(
+            f"{root} was made with {made_with}: its finished stages came from other code. To resume, install "
+            f"the recorded version again ({reinstall}), or resume anyway with {ALLOW_CODE_CHANGE}, which records "
+            f"the change in {MANIFEST_FILE}; or choose another --out")
+    when = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if changes:
+        manifest.setdefault("code_changes", []).extend(change.to_dict(when) for change in changes)
+    manifest["versions"] = {**manifest.get("versions", {}), **versions}
+    manifest["code"] = [source.to_dict() for source in code]
+    return changes
 
 
 def _refuse_unwritable(root: Path) -> None:
