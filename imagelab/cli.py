@@ -8,8 +8,10 @@
     imagelab list generators|presets|regimes|filters|metrics|datasets
 
 Options, CONFIG and overrides come in any order. Exit status: 0 success, 2 a user error
-(bad config, data or run folder: one line, no traceback), 1 a stage that failed
-(NaN loss, out of device memory), 130 interrupted.
+(bad config, data, plugin or run folder: one line, no traceback), 1 a stage that failed
+(NaN loss, out of device memory, a generator that raised or returned what the loop cannot
+use), 130 interrupted. A run's log.txt holds the traceback of whatever stopped it;
+``--debug`` (or IMAGELAB_DEBUG=1) prints it on the terminal too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from imagelab import lab
 from imagelab.config import preset_names
 from imagelab.data import DATASETS
-from imagelab.errors import ConfigError, DeviceOutOfMemoryError, NonFiniteLossError, UserError
+from imagelab.errors import ConfigError, StageFailedError, UserError
 from imagelab.experiments.seeds import parse_seeds, run_seeds
 from imagelab.experiments.sweep import list_commands, load_sweep, run_sweep
 from imagelab.generators import GENERATORS
@@ -31,6 +33,7 @@ from imagelab.pools.regimes import REGIMES
 from imagelab.report.compare import build_comparison
 from imagelab.runs import lock as run_lock
 from imagelab.runtime import distributed
+from imagelab.runtime.tracebacks import DEBUG_ENV, debug_requested, format_chain
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -43,15 +46,19 @@ LISTABLE = {"generators": GENERATORS, "regimes": REGIMES, "filters": FILTERS, "m
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    args.debug = getattr(args, "debug", False) or debug_requested()
     try:
         return args.handler(args)
     except UserError as error:
+        _say_traceback(error, args.debug)
         _say(f"imagelab: error: {error}")
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        _say_traceback(error, args.debug)
         _say("imagelab: interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
-    except (NonFiniteLossError, DeviceOutOfMemoryError) as error:
+    except StageFailedError as error:
+        _say_traceback(error, args.debug)
         _say(f"imagelab: stopped: {error}; earlier generations are intact in the run folder")
         return EXIT_TRAINING_FAILED
     finally:
@@ -64,6 +71,12 @@ def _say(message: str) -> None:
     """An error line on stderr, once: in a multi-process run only the main process speaks."""
     if distributed.current().is_main:
         print(message, file=sys.stderr)
+
+
+def _say_traceback(error: BaseException, debug: bool) -> None:
+    """With --debug, the traceback behind a one-line message, every exception it came from included."""
+    if debug:
+        _say(format_chain(error))
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -151,6 +164,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="also where each comes from and what it is "
                               "(tab-separated: name, source, object, description)")
     listing.set_defaults(handler=_list)
+
+    # Accepted before or after the command; SUPPRESS keeps a command's parser from overwriting the other's.
+    for accepting in (parser, *commands.choices.values()):
+        accepting.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                               help=f"print the traceback of a failure or of a plugin that fails to load "
+                                    f"(also {DEBUG_ENV}=1)")
     return parser
 
 
@@ -211,6 +230,8 @@ def _list(args: argparse.Namespace) -> int:
         columns = (entry.name, entry.source, entry.location, _describe(entry.obj))
         print("\t".join(columns) if args.verbose else entry.name)
     for name, why in registry.broken.items():
+        if args.debug and name in registry.load_errors:
+            print(format_chain(registry.load_errors[name]), file=sys.stderr)
         print(f"imagelab: warning: {registry.kind} plugin '{name}' failed to load: {why}", file=sys.stderr)
     return 0
 

@@ -1,4 +1,7 @@
-"""Errors that are the user's to fix: the CLI prints them in one line and exits with status 2."""
+"""The lab's errors: the user's to fix (UserError, exit status 2) and failed stages (StageFailedError, exit 1).
+
+The CLI prints either in one line; the run's log.txt holds the traceback.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,17 @@ class RunFolderError(UserError):
     """A run folder that cannot be used as asked (another config, locked, unwritable)."""
 
 
-class NonFiniteLossError(RuntimeError):
+class StageFailedError(RuntimeError):
+    """A stage of the loop failed: the run stops (exit status 1), nothing of the stage is kept or marked
+    complete, and earlier generations stay, so once the cause is fixed the same command resumes."""
+
+
+class GeneratorOutputError(StageFailedError):
+    """A generator returned what the loop cannot use (wrong dtype, shape, count or labels, non-finite
+    losses or weights, all samples one colour); the message names the generator, generation and stage."""
+
+
+class NonFiniteLossError(StageFailedError):
     """Training produced a NaN or infinite loss; the run stops (exit status 1), earlier generations stay."""
 
 
@@ -31,5 +44,5 @@ class DiskSpaceError(UserError):
     """Too little free disk for what a generation will write; the run stops before writing and resumes later."""
 
 
-class DeviceOutOfMemoryError(RuntimeError):
+class DeviceOutOfMemoryError(StageFailedError):
     """A stage ran out of device memory; the run stops (exit status 1), earlier generations stay."""

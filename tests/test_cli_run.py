@@ -139,7 +139,7 @@ def test_a_nan_loss_stops_the_run_clearly_and_keeps_earlier_generations(tmp_path
     code = main(["run", "--out", str(run), *TINY_OVERRIDES, "generator.lr=1e12", "generator.epochs=3"])
     assert code == 1
     error = capsys.readouterr().err
-    assert "imagelab: stopped: generation 1, stage fit: vae epoch" in error and "loss became" in error
+    assert "imagelab: stopped: generator 'vae', generation 1, stage fit: vae epoch" in error and "loss became" in error
     assert (run / "gen_000" / "metrics.json").exists() and (run / "metrics.csv").exists()
     manifest = json.loads((run / "manifest.json").read_text())
     assert (manifest["status"].startswith("failed")

@@ -50,3 +50,26 @@ def test_a_broken_entry_point_is_reported_not_fatal(monkeypatch):
     assert "missing dependency" in registry.broken["broken"]
     with pytest.raises(RegistryError, match="plugin 'broken' failed to load"):
         registry.get("broken")
+
+
+def test_a_validator_refuses_what_is_not_of_the_kind_from_every_source(monkeypatch):
+    class FakeEntryPoint:
+        name, value, dist = "factory", "pkg:make", None
+
+        def load(self):
+            return len  # a function, not a class
+
+    def only_classes(obj):
+        return None if isinstance(obj, type) else f"names a {type(obj).__name__}, not a class"
+
+    monkeypatch.setattr("imagelab.registry.entry_points", lambda group: [FakeEntryPoint()])
+    monkeypatch.delenv("IMAGELAB_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    registry = Registry("generator", entry_point_group="imagelab.generators", validate=only_classes)
+    registry.register("ok")(dict)
+    with pytest.raises(RegistryError, match="generator 'bad' \\(built-in\\): names a builtin_function_or_method"):
+        registry.register("bad")(len)
+    assert registry.names() == ["ok"]
+    assert registry.broken["factory"] == "pkg:make: names a builtin_function_or_method, not a class"
+    with pytest.raises(RegistryError, match="'os.path:join': names a function, not a class"):
+        registry.get("os.path:join")
+    assert registry.get("collections:OrderedDict").__name__ == "OrderedDict"

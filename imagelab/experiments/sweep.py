@@ -34,7 +34,7 @@ import yaml
 
 from imagelab import lab
 from imagelab.config import load_config, preset_dir
-from imagelab.errors import DeviceOutOfMemoryError, NonFiniteLossError, UserError
+from imagelab.errors import StageFailedError, UserError
 from imagelab.experiments.seeds import mean_interval
 from imagelab.metrics.suite import built_in_headline
 from imagelab.runs.atomic import atomic_write_text
@@ -139,7 +139,7 @@ def run_sweep(sweep: Sweep, out: Path) -> list[str]:
         say(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
         try:
             lab.run_in_folder(load_config(sweep.config, run.overrides), folder)
-        except (NonFiniteLossError, DeviceOutOfMemoryError) as error:
+        except StageFailedError as error:
             say(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
             failed.append(run.name)
     processes.wait()  # every run's metrics are written before the main process reads them

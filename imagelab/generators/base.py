@@ -125,7 +125,16 @@ class Generator(ABC):
         return first_docstring_line(cls)
 
 
-GENERATORS: Registry[type[Generator]] = Registry("generator", entry_point_group="imagelab.generators")
+def not_a_generator_class(obj: object) -> str | None:
+    """Why ``obj`` cannot be registered as a generator (None if it can): it must subclass Generator."""
+    if isinstance(obj, type) and issubclass(obj, Generator):
+        return None
+    what = f"the class {obj.__qualname__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
+    return f"names {what}, not a generator class (a subclass of imagelab.plugin.Generator)"
+
+
+GENERATORS: Registry[type[Generator]] = Registry("generator", entry_point_group="imagelab.generators",
+                                                 validate=not_a_generator_class)
 
 
 def build_generator(config: GeneratorConfig, data: DataSpec, device: torch.device) -> Generator:

@@ -26,17 +26,12 @@ import torch
 from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import RealData, build_real_data
-from imagelab.generators import (
-    DataSpec,
-    Generator,
-    NonFiniteLossError,
-    build_generator,
-    load_generator,
-)
+from imagelab.generators import DataSpec, Generator, build_generator, load_generator
 from imagelab.judge.cache import obtain_judge
 from imagelab.judge.judgement import Judgement
 from imagelab.judge.model import JUDGING_BATCH, Judge
 from imagelab.loop import stages
+from imagelab.loop.generator_checks import GeneratorChecks
 from imagelab.loop.health import generation_bytes, require_free_space
 from imagelab.loop.sharding import Shards
 from imagelab.metrics.extinction import extinctions
@@ -84,6 +79,7 @@ class CollapseLoop:
         self.detection_floors: dict[str, float] = {}  # per breed, in breed order
         self.metrics: MetricSuite | None = None  # the main process's only
         self.samples_per_generation = 0
+        self.checks: GeneratorChecks | None = None  # what the generator returns is checked before it is kept
         self.real: Judgement | None = None  # the judge on generation 0 (the real pool): the metrics' baseline
 
     def run(self) -> LoopOutcome:
@@ -94,6 +90,8 @@ class CollapseLoop:
         self.detection_floors = self._detection_floors()
         self.metrics = self._build_metrics()
         self.samples_per_generation = self._samples_per_generation()
+        spec = DataSpec(resolution=config.data.resolution, num_classes=len(data.breeds))
+        self.checks = GeneratorChecks(config.generator.name, spec)
         self.real = self._measure(0, data.pool, data.pool)
 
         samples: list[ImageSet] = []
@@ -185,19 +183,20 @@ class CollapseLoop:
 
     def _fit(self, generation: int, pool: ImageSet, previous: Generator | None) -> Generator:
         directory = self._path(generation, GENERATOR_DIR)
+        checks = self.checks
         if self.folder.stage_done(generation, "fit"):
-            return load_generator(directory, self.device)
+            with checks.call(generation, "fit"):
+                return load_generator(directory, self.device)
         warm_start = None
-        if self.config.loop.warm_start and generation > 1:
-            warm_start = previous or load_generator(self._path(generation - 1, GENERATOR_DIR), self.device)
-        spec = DataSpec(resolution=self.config.data.resolution, num_classes=len(self.data.breeds))
-        generator = build_generator(self.config.generator, spec, self.device)
+        with checks.call(generation, "fit"):
+            if self.config.loop.warm_start and generation > 1:
+                warm_start = previous or load_generator(self._path(generation - 1, GENERATOR_DIR), self.device)
+            generator = build_generator(self.config.generator, checks.spec, self.device)
         with self._stage(generation, "fit") as info:
             seed = derive_seed(self.config.seed, "fit", generation)
-            try:
+            with checks.call(generation, "fit"):
                 report = generator.fit(pool, seed=seed, warm_start=warm_start)
-            except NonFiniteLossError as error:
-                raise NonFiniteLossError(f"generation {generation}, stage fit: {error}") from None
+                checks.fitted(generation, report, generator)  # before anything is saved
             if self.folder.writes:
                 with atomic_directory(directory) as temp:
                     generator.save(temp)
@@ -208,10 +207,14 @@ class CollapseLoop:
         """``samples_per_generation`` images of ``generator``, each process drawing its shard of them."""
         count = self.samples_per_generation
         shards = Shards(self.processes, count, generator.sampling_chunk)
-        made = generator.sample_range(count, seed=derive_seed(self.config.seed, "sample", generation),
-                                      start=shards.mine.start, stop=shards.mine.stop)
+        with self.checks.call(generation, "sample"):
+            made = generator.sample_range(count, seed=derive_seed(self.config.seed, "sample", generation),
+                                          start=shards.mine.start, stop=shards.mine.stop)
+        self.checks.sampled(generation, made, shards.mine.stop - shards.mine.start)
         provenance = torch.full((count,), generation)
-        return ImageSet(shards.gather(made.images.cpu()), shards.gather(made.labels.cpu()), provenance)
+        samples = ImageSet(shards.gather(made.images.cpu()), shards.gather(made.labels.cpu()), provenance)
+        self.checks.not_one_colour(generation, samples.images)  # before the samples are saved
+        return samples
 
     def _measure(self, generation: int, images: ImageSet, pool: ImageSet) -> Judgement:
         """Judge ``images`` (learnt from ``pool``); the main process adds their row to metrics.csv."""

@@ -5,6 +5,9 @@ INFO and above to stderr (through tqdm, so a line lands above a progress bar, no
 inside it) and to the run's log file; afterwards it is put back as it was, so a
 notebook that runs several labs does not keep writing into the first one's log.
 In a multi-process run only the main process speaks; the others show errors only.
+
+Whatever stops a run (a user error, a failed stage, an interrupt, a bug) is written to
+log.txt with its whole traceback; the terminal gets the CLI's one line only.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm  # the class progress.py's bars are, so a line is written above them
 
+from imagelab.errors import UserError
+from imagelab.runtime.tracebacks import format_chain
+
 LOGGER_NAME = "imagelab"
+FILE_ONLY = "file_only"  # a log record's attribute: write it to log.txt, not to the terminal
 
 
 @contextmanager
@@ -42,6 +49,10 @@ def run_logging(log_file: Path | None) -> Iterator[None]:
         log.propagate = False  # a notebook's root handler would print every line a second time
     try:
         yield
+    except BaseException as error:
+        if log_file is not None:
+            _record_stop(log, error)
+        raise
     finally:
         for handler in handlers:
             handler.close()
@@ -50,8 +61,21 @@ def run_logging(log_file: Path | None) -> Iterator[None]:
         log.propagate = saved_propagate
 
 
+def _record_stop(log: logging.Logger, error: BaseException) -> None:
+    """What stopped the run, and its traceback with every exception it came from, into log.txt only."""
+    if isinstance(error, KeyboardInterrupt):
+        what = "interrupted"
+    elif isinstance(error, UserError):
+        what = f"stopped by a user error: {error}"
+    else:
+        what = f"stopped: {type(error).__name__}: {error}"
+    log.error(f"{what}\n{format_chain(error)}", extra={FILE_ONLY: True})
+
+
 class _ConsoleHandler(logging.Handler):
     """Writes log lines through tqdm, so they land above a progress bar instead of inside it."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, FILE_ONLY, False):
+            return  # the CLI says it in one line; the traceback is for log.txt
         tqdm.write(self.format(record), file=sys.stderr)
