@@ -9,7 +9,7 @@ made by one version of a plugin are not silently continued by another.
 Where a plugin's code comes from:
 
 - a built-in (a module of imagelab itself): the ``imagelab`` distribution;
-- an entry-point plugin: the distribution that declares the entry point (``Entry.source``);
+- an entry-point plugin: the distribution that declares the entry point (``Entry.distribution``);
 - a ``module:Class`` path, or a class registered in the process: the distribution that owns
   the module's top-level package (``importlib.metadata.packages_distributions``), or none
   for a module on ``sys.path`` that no distribution installed (its version cannot be told).
@@ -25,7 +25,6 @@ from typing import Any
 from imagelab.registry import Registry
 
 LAB_DISTRIBUTION = "imagelab"
-ENTRY_POINT_SOURCE = "entry point "  # how registry.Entry.source names an entry point's distribution
 
 
 @dataclass(frozen=True)
@@ -97,15 +96,10 @@ def installed_version(distribution: str | None) -> str | None:
 
 
 def _entry_point_distribution(registry: Registry, name: str) -> str | None:
-    """The distribution whose entry point registered ``name``, if an entry point did."""
-    if ":" in name:
-        return None  # a module:Class path is never an entry
-    for entry in registry.entries():
-        if entry.name == name and entry.source.startswith(ENTRY_POINT_SOURCE):
-            candidate = entry.source[len(ENTRY_POINT_SOURCE):]
-            # An entry point without a distribution is named by its target (module:Class) instead.
-            return candidate if installed_version(candidate) is not None else None
-    return None
+    """The installed distribution whose entry point registered ``name``, if an entry point did."""
+    entry = registry.entry(name)
+    distribution = entry.distribution if entry is not None else None
+    return distribution if installed_version(distribution) is not None else None
 
 
 def _owning_distribution(package: str) -> str | None:
