@@ -25,7 +25,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 
 import torch
@@ -34,6 +33,7 @@ from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.errors import GeneratorOutputError, NonFiniteLossError, StageFailedError, UserError
 from imagelab.generators import GENERATORS, DataSpec, FitReport, Generator
 from imagelab.loop.health import is_out_of_memory
+from imagelab.runtime.code_versions import LAB_DISTRIBUTION, code_source
 from imagelab.runtime.tracebacks import raised_at
 
 
@@ -151,19 +151,10 @@ class GeneratorChecks:
 
 def plugin_package(name: str) -> str | None:
     """``DIST VERSION`` of the installed package that provides generator ``name``; None for a built-in."""
-    entry = GENERATORS.entry(name)
-    if entry is not None:
-        return " ".join(part for part in (entry.distribution, entry.version) if part) or None
-    if ":" not in name:
+    source = code_source("generator", name, GENERATORS)
+    if source.distribution in (None, LAB_DISTRIBUTION):
         return None
-    top_module = name.partition(":")[0].split(".")[0]
-    distributions = packages_distributions().get(top_module, [])
-    if not distributions:
-        return None
-    try:
-        return f"{distributions[0]} {version(distributions[0])}"
-    except PackageNotFoundError:
-        return distributions[0]
+    return " ".join(part for part in (source.distribution, source.version) if part)
 
 
 def _finite_number(value: object) -> bool:
