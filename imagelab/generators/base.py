@@ -37,9 +37,14 @@ class GeneratorConfig:
 
 @dataclass
 class FitReport:
-    """What one ``fit`` did: the loss per epoch (or step), for logs and the manifest."""
+    """What one ``fit`` did: the loss per epoch (or step), for logs and the manifest.
+
+    ``extra`` holds further numbers of the fit, one per name the generator class lists in
+    ``fit_columns``; each becomes the ``fit_<name>`` column of metrics.csv.
+    """
 
     losses: list[float] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def final_loss(self) -> float:
@@ -56,6 +61,9 @@ class DataSpec:
 
 class Generator(ABC):
     Config: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+    # Names of the numbers every fit reports in FitReport.extra: metrics.csv gets a fit_<name> column for
+    # each. Declared on the class so a run knows its columns before its first fit.
+    fit_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: GeneratorConfig, data: DataSpec, device: torch.device) -> None:
         self.config = config

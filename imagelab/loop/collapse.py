@@ -26,7 +26,7 @@ import torch
 from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import RealData, build_real_data
-from imagelab.generators import DataSpec, Generator, build_generator, load_generator
+from imagelab.generators import GENERATORS, DataSpec, Generator, build_generator, load_generator
 from imagelab.judge.cache import obtain_judge
 from imagelab.judge.judgement import Judgement
 from imagelab.judge.model import JUDGING_BATCH, Judge
@@ -150,7 +150,8 @@ class CollapseLoop:
             context = MetricContext(self.data.breeds, reference, self.judge.judge(reference.images).features,
                                     self.detection_floors, self.judge.label_confusion, self.config.eval,
                                     self.config.seed, self.device)
-            suite = MetricSuite(context, self.config.eval.extra_metrics())
+            fit_columns = GENERATORS.get(self.config.generator.name).fit_columns
+            suite = MetricSuite(context, self.config.eval.extra_metrics(), fit_columns)
         # The run's columns, so a report or summary knows them without the metrics (plugins) at hand.
         self.folder.set("metrics", [declared.to_dict() for declared in suite.declared])
         return suite
@@ -201,6 +202,9 @@ class CollapseLoop:
                 with atomic_directory(directory) as temp:
                     generator.save(temp)
             info.update(**pool_composition(pool), final_loss=report.final_loss)
+            if report.extra:
+                # The fit_<name> columns of this generation's row, kept here so a resumed run finds them.
+                info["extra"] = {name: float(value) for name, value in report.extra.items()}
         return generator
 
     def _sample(self, generation: int, generator: Generator) -> ImageSet:
@@ -246,7 +250,8 @@ class CollapseLoop:
         if self.folder.stage_done(generation, "metrics"):
             return json.loads(path.read_text())
         with self._stage(generation, "metrics"):
-            inputs = GenerationInputs(generation, images, judgement, pool, real, tuple(self.rows))
+            fit = self.folder.stage_info(generation, "fit").get("extra", {}) if generation else {}
+            inputs = GenerationInputs(generation, images, judgement, pool, real, tuple(self.rows), fit)
             row = self.metrics.measure(inputs)
             self._draw_grids(generation, images, judgement)
             atomic_write_text(path, json.dumps(row, indent=2))

@@ -100,6 +100,7 @@ class GeneratorChecks:
                 f"{where}: expected finite losses in its FitReport, got {loss!r} at loss {step} of "
                 f"{len(report.losses)} ({len(bad)} not finite); pass each loss through check_finite to stop "
                 f"at the step where it happens")
+        self._check_extra(where, report, type(generator).fit_columns)
         tensors = generator.state_tensors()
         if not isinstance(tensors, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
             raise GeneratorOutputError(f"{where}: expected state_tensors() to return a dict of named tensors, "
@@ -111,6 +112,19 @@ class GeneratorChecks:
                     raise GeneratorOutputError(
                         f"{where}: expected finite weights, got {not_finite} of {tensor.numel()} values of "
                         f"state tensor '{name}' NaN or infinite; nothing was saved")
+
+    @staticmethod
+    def _check_extra(where: str, report: FitReport, declared: tuple[str, ...]) -> None:
+        """FitReport.extra holds a finite number for exactly the names the class lists in ``fit_columns``."""
+        extra = report.extra if isinstance(report.extra, dict) else None
+        if extra is None or set(extra) != set(declared):
+            got = sorted(extra) if extra is not None else _kind(report.extra)
+            raise GeneratorOutputError(f"{where}: expected FitReport.extra to hold the numbers its class lists in "
+                                       f"fit_columns {sorted(declared)}, got {got}")
+        bad = [name for name, value in extra.items() if not _finite_number(value)]
+        if bad:
+            raise GeneratorOutputError(f"{where}: expected finite numbers in FitReport.extra, got "
+                                       f"{extra[bad[0]]!r} for '{bad[0]}'")
 
     # --- sample -----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
@@ -98,6 +98,7 @@ class GenerationInputs:
     pool: ImageSet  # the training pool the samples were learnt from (generation 0: the real pool itself)
     real: Judgement  # the judge on generation 0, the real pool: the baseline of the relative metrics
     earlier_rows: tuple[dict[str, Any], ...]  # metrics rows of the generations before, generation 0 first
+    fit: dict[str, float] = field(default_factory=dict)  # the generator's FitReport.extra (generation 0: none)
 
 
 class Metric(ABC):

@@ -91,13 +91,25 @@ def built_in_headline() -> tuple[str, ...]:
     return tuple(column.name for metric in declared for column in metric.columns if column.headline)
 
 
-class MetricSuite:
-    """Every metric of a run, built once; ``measure`` makes one generation's row."""
+FIT_METRIC = "fit"  # the name the generator's own numbers (FitReport.extra) are declared under
 
-    def __init__(self, context: MetricContext, extra: Sequence[ChosenMetric] = ()) -> None:
+
+class MetricSuite:
+    """Every metric of a run, built once; ``measure`` makes one generation's row.
+
+    ``fit_columns`` are the names of the numbers the run's generator reports with each fit
+    (``Generator.fit_columns``): they come last, as ``fit_<name>``, empty in generation 0.
+    """
+
+    def __init__(self, context: MetricContext, extra: Sequence[ChosenMetric] = (),
+                 fit_columns: Sequence[str] = ()) -> None:
         chosen = chosen_metrics(extra)
         self.declared = declare(chosen, context.breeds)
         self.metrics = [choice.metric(choice.config, context) for choice in chosen]  # real-side statistics
+        self.fit_columns = tuple(fit_columns)
+        if self.fit_columns:
+            self.declared.append(DeclaredColumns(FIT_METRIC, tuple(Column(f"fit_{name}") for name in fit_columns),
+                                                 "numbers the generator reported with its fit (FitReport.extra)"))
 
     def measure(self, inputs: GenerationInputs) -> dict[str, Any]:
         """``generation``, then every metric's columns in declared order."""
@@ -109,6 +121,7 @@ class MetricSuite:
                 raise MetricError(f"metric '{declared.metric}' returned the columns {sorted(values)}, but "
                                   f"its columns() declares {names}; return exactly the declared ones")
             row.update({name: values[name] for name in names})
+        row.update({f"fit_{name}": inputs.fit.get(name) for name in self.fit_columns})
         return row
 
 
