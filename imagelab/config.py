@@ -82,7 +82,8 @@ class DataConfig:
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     judge_train_per_breed: int = bounded(300, ge=1)  # balanced split the judge learns
     # Balanced held-out split for the judge's accuracy, threshold and detection floors: 300 per breed puts a
-    # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700).
+    # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700),
+    # and makes the detectability test need 12 samples of a breed beside 1,000 of another (docs/metrics.md).
     eval_per_breed: int = bounded(300, ge=1)
     # Photos on disk (data.name folder or oxford_pets): a file that cannot be used is skipped and logged, or,
     # with strict, stops the run; photos with a shorter side below min_side pixels count as unusable.
