@@ -6,7 +6,13 @@ import torch
 from imagelab.config import EvalConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.judge.judgement import Judgement
-from imagelab.metrics.distinct import Distinct, copy_groups, distinct_count, duplicate_threshold
+from imagelab.metrics.distinct import (
+    Distinct,
+    copy_groups,
+    distinct_count,
+    distinct_counts,
+    duplicate_threshold,
+)
 from imagelab.metrics.metric import GenerationInputs, MetricContext
 
 BREEDS = ("common", "rare")
@@ -57,6 +63,13 @@ def test_chunked_components_match_one_pass(monkeypatch):
     whole = distinct_count(features, groups, threshold=0.01)
     monkeypatch.setattr("imagelab.metrics.distinct.CHUNK_ELEMENTS", 80 * 7)  # 7 rows at a time
     assert distinct_count(features, groups, threshold=0.01) == whole == 40
+
+
+def test_a_breed_counts_only_chains_within_it():
+    # one near-copy pair judged as two breeds: one image overall, one for each breed
+    features = torch.cat([torch.zeros(1, DIMENSIONS), torch.full((1, DIMENSIONS), 1e-4), spread_features(2, 18) * 9])
+    labels = torch.tensor([0, 1, 1, 0])
+    assert distinct_counts(features, np.arange(4), labels, threshold=0.01, num_breeds=2) == (3, [2, 2])
 
 
 def test_the_metric_counts_overall_and_per_judged_breed():

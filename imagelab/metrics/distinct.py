@@ -74,30 +74,47 @@ def duplicate_threshold(features: torch.Tensor, images: torch.Tensor, quantile: 
     return float(torch.quantile(nearest.double(), quantile))
 
 
-def distinct_count(features: torch.Tensor, groups: np.ndarray, threshold: float) -> int:
-    """Groups among the images with ``features`` (N, D): same ``groups`` id, or linked by distances <= threshold.
+def _merge(component: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``component`` (M,) after joining the components of each pair (left[i], right[i])."""
+    if len(left) == 0:
+        return component
+    a, b = component[left], component[right]  # components as nodes, the pairs as edges between them
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(component), len(component)))
+    _, merged = connected_components(graph, directed=False)
+    return merged[component]
 
-    Works on the byte-distinct images only, through the distance matrix in row chunks, and
-    merges components chunk by chunk, so memory stays at one chunk of distances.
+
+def distinct_counts(features: torch.Tensor, groups: np.ndarray, labels: torch.Tensor, threshold: float,
+                    num_breeds: int) -> tuple[int, list[int]]:
+    """Distinct images overall, and among the images of each label 0..num_breeds-1.
+
+    Images are one when they share a ``groups`` id (equal bytes) or are linked by a chain
+    of feature distances <= ``threshold``; per label, only chains within that label
+    count. An image's label is its first copy's. Works on one image per id, through the
+    upper triangle of the distance matrix in row chunks, merging components chunk by
+    chunk, so memory stays at one chunk of distances.
     """
     _, first = np.unique(groups, return_index=True)  # one image per byte-identical group
-    if len(first) <= 1:
-        return len(first)
     points = features[torch.from_numpy(first)].float()
-    points = points - points.mean(0)
-    component = np.arange(len(points))  # each point's current component (a point index)
-    rows = max(1, CHUNK_ELEMENTS // len(points))
+    points = points - points.mean(0) if len(points) else points  # centred: smaller rounding in the distances
+    node_labels = labels.cpu().numpy()[first]
+    overall, within = np.arange(len(points)), np.arange(len(points))  # each node's component (a node index)
+    rows = max(1, CHUNK_ELEMENTS // max(len(points), 1))
     for start in range(0, len(points), rows):
-        close = torch.cdist(points[start:start + rows], points) <= threshold  # (chunk, M); the point itself too
-        left, right = (index.numpy() for index in torch.nonzero(close, as_tuple=True))
-        if len(left) == 0:
-            continue
-        # merge the components these pairs connect: components as nodes, the pairs as edges
-        a, b = component[left + start], component[right]
-        graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(points), len(points)))
-        _, merged = connected_components(graph, directed=False)
-        component = merged[component]
-    return len(np.unique(component))
+        close = torch.cdist(points[start:start + rows], points[start:]) <= threshold  # (chunk, M - start)
+        left, right = (index.numpy() + start for index in torch.nonzero(close, as_tuple=True))
+        pair = left < right  # each pair once, no point with itself
+        left, right = left[pair], right[pair]
+        overall = _merge(overall, left, right)
+        same = node_labels[left] == node_labels[right]
+        within = _merge(within, left[same], right[same])
+    per_label = [len(np.unique(within[node_labels == label])) for label in range(num_breeds)]
+    return len(np.unique(overall)), per_label
+
+
+def distinct_count(features: torch.Tensor, groups: np.ndarray, threshold: float) -> int:
+    """Distinct images among all of ``features`` (N, D): same ``groups`` id, or linked by distances <= threshold."""
+    return distinct_counts(features, groups, torch.zeros(len(features), dtype=torch.int64), threshold, 0)[0]
 
 
 @METRICS.register("distinct")
@@ -116,11 +133,9 @@ class Distinct(Metric):
         return [Column("distinct", style="count", headline=True), *per_breed("distinct", breeds, "count")]
 
     def measure(self, inputs: GenerationInputs) -> dict[str, float]:
-        features, labels = inputs.judgement.features.cpu(), inputs.judgement.labels.cpu()
+        breeds = self.context.breeds
         with one_thread():
             groups = copy_groups(inputs.images.images)
-            row = {"distinct": distinct_count(features, groups, self.threshold)}
-            for index, breed in enumerate(self.context.breeds):
-                mine = torch.nonzero(labels == index).flatten()
-                row[f"distinct_{breed}"] = distinct_count(features[mine], groups[mine.numpy()], self.threshold)
-        return row
+            overall, per_breed = distinct_counts(inputs.judgement.features.cpu(), groups, inputs.judgement.labels,
+                                                 self.threshold, len(breeds))
+        return {"distinct": overall, **{f"distinct_{b}": per_breed[i] for i, b in enumerate(breeds)}}
