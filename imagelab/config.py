@@ -83,7 +83,8 @@ class DataConfig:
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
     judge_train_per_breed: int = bounded(300, ge=1)  # balanced split the judge learns
     # Balanced held-out split for the judge's accuracy, threshold and detection floors: 300 per breed puts a
-    # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700).
+    # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700),
+    # and makes the detectability test need 12 samples of a breed beside 1,000 of another (docs/metrics.md).
     eval_per_breed: int = bounded(300, ge=1)
     # Photos on disk (data.name folder or oxford_pets): a file that cannot be used is skipped and logged, or,
     # with strict, stops the run; photos with a shorter side below min_side pixels count as unusable.
@@ -104,8 +105,11 @@ class LoopConfig:
 @dataclass
 class EvalConfig:
     fid_features: str = bounded("judge", choices=("judge", "inception"))
-    # A breed is alive while its share of the samples is at least this (a share, not a count). None: each
-    # breed's own floor, the upper bound of the judge's false-positive rate for it on real held-out images.
+    # A breed is detectable ("alive") when its judged count is more than the judge's errors on the other
+    # breeds' samples alone could give, by a test whose false-alarm rate is detection_alpha
+    # (metrics/detectability.py). detection_floor, when set, replaces that test by the earlier rule: detectable
+    # while its share of the samples is at least this (a share, not a count).
+    detection_alpha: float = bounded(0.05, gt=0.0, lt=1.0)
     detection_floor: float | None = bounded(None, ge=0.0, le=1.0)
     # Inception FID's weights file (torch-fidelity's pt_inception-2015-12-05-6726825d.pth); None: that file in
     # $IMAGELAB_CACHE. Read only with fid_features=inception; a missing file stops the run (nothing is downloaded).

@@ -109,14 +109,17 @@ def entry_point_metric(monkeypatch):
 
 # --- the built-in columns ------------------------------------------------------------------------
 
-# metrics.csv's header for two breeds a and b, as the loop wrote it before the columns came from metrics.
+# metrics.csv's header for two breeds a and b: as the loop wrote it before the columns came from metrics,
+# then the columns added since (at the end, so earlier columns keep their places).
 EXPECTED_HEADER = [
     "generation", "fid", "breeds_alive", "share_unrecognized", "share_a", "share_b", "entropy",
     "corrected_share_a", "corrected_share_b", "tv_to_real", "mean_confidence", "samples",
     "precision", "recall", "density", "coverage", "coverage_a", "coverage_b", "recall_a", "recall_b",
     "hill_richness", "hill_shannon", "hill_simpson", "kl_to_real", "tail_mass", "within_breed_variance",
     "kid_a", "frechet_a", "kid_b", "frechet_b", "extinct_since_a", "extinct_since_b",
-    "pool_size", "pool_real_share", "judged_as_asked"]
+    "pool_size", "pool_real_share", "judged_as_asked",
+    # added since: the detectability test's verdict and limit, and the distinct images
+    "detectable_a", "detectable_b", "error_limit_a", "error_limit_b", "distinct", "distinct_a", "distinct_b"]
 
 
 def test_built_in_metrics_declare_todays_columns_in_order():
@@ -124,7 +127,8 @@ def test_built_in_metrics_declare_todays_columns_in_order():
     assert ["generation"] + [column.name for d in declared for column in d.columns] == EXPECTED_HEADER
     per_breed_columns = [column for d in declared for column in d.columns if column.breed is not None]
     assert {column.family for column in per_breed_columns} == {
-        "share", "corrected_share", "coverage", "recall", "kid", "frechet", "extinct_since"}
+        "share", "corrected_share", "coverage", "recall", "kid", "frechet", "extinct_since", "detectable",
+        "error_limit", "distinct"}
     assert all(column.name == f"{column.family}_{column.breed}" for column in per_breed_columns)
 
 
@@ -208,7 +212,7 @@ def test_plugin_metrics_reach_metrics_csv_the_report_and_the_seeds_aggregate(
             rows = list(csv.DictReader(handle))
         header = list(rows[0])
         assert header[-len(plugin_columns):] == plugin_columns  # after the built-in columns, as listed
-        assert header[-len(plugin_columns) - 1] == "judged_as_asked"
+        assert header[-len(plugin_columns) - 1] == f"distinct_{BREEDS[-1]}"  # the last built-in column
         first_rows[seed] = rows[0]
         # Scale 2: twice the mean pixel value of each generation's samples (generation 0: the real pool).
         for row in rows:

@@ -137,7 +137,8 @@ def test_report_of_a_synthetic_run_is_self_contained_and_complete(synthetic_repo
     for name in ("plots/shares.png", "plots/quality.png", "plots/heatmap.png", "grids.gif", "mosaic.png",
                  "gen_003/grid.png", "gen_003/breeds.png", "metrics.csv", "config.yaml"):
         assert (index.parent / name).is_file(), name
-    assert "lost at generation 2" in html  # the third breed's extinction, in the breeds table and the mosaic
+    assert "undetectable from generation 2" in html  # the third breed's extinction, in the breeds table
+    assert "undetectable from 2" in html  # and in the mosaic
     assert "coverage: not measured" not in html and "Incomplete run" not in html
     assert not list(run.glob(".report.tmp-*"))  # built under a temporary name, then renamed
 

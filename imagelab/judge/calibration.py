@@ -1,9 +1,10 @@
 """The judge's errors on real held-out images: its confusion matrix and per-breed detection floors.
 
 Rows of the confusion are the true breed, columns the judged breed, then unrecognized.
-A breed whose share of a sample set is below its floor, the upper bound of the rate at
-which other breeds' images are called that breed, is indistinguishable from judge
-error, which is what "extinct" means in the lab (docs/metrics.md).
+A breed's floor is the upper bound of the rate at which other breeds' images are called
+that breed; with ``eval.detection_floor`` set, a share below it counts as judge error. By
+default the lab decides with a test that uses the whole confusion and the sample's own
+composition instead (``imagelab/metrics/detectability.py``; docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def false_positive_floors(confusion: torch.Tensor, confidence: float = FLOOR_CON
     """Per breed (K,): one-sided upper confidence bound of the rate at which other breeds are judged as it.
 
     Clopper–Pearson on x = other breeds' held-out images judged as the breed, out of
-    n = all other breeds' held-out images: with no such error among 900 images the
-    floor is 0.33%, the "rule of three".
+    n = all other breeds' held-out images: with no such error among 2,700 images (the
+    default's 300 per breed for nine other breeds) the floor is 0.111%, the "rule of three".
     """
     k = confusion.shape[0]
     judged_as = confusion[:, :k]

@@ -6,6 +6,8 @@ from imagelab.metrics import (  # noqa: F401  (each module registers its metrics
     breed_distances,
     breeds,
     coverage,
+    detectability,
+    distinct,
     diversity,
     extinction,
     fid,

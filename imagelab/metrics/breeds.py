@@ -1,4 +1,4 @@
-"""Breed census of a set of judged samples: shares, survivors, diversity, distance to the real pool."""
+"""Breed census of a set of judged samples: shares, detectable breeds, diversity, distance to the real pool."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Sequence
 
 import torch
 
+from imagelab.metrics.detectability import DetectionRule, FloorRule, detection_rule
 from imagelab.metrics.metric import (
     METRICS,
     Column,
@@ -30,21 +31,25 @@ def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
     return 0.5 * float((p - q).abs().sum())
 
 
-def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: float | torch.Tensor,
-           real_shares: torch.Tensor | None = None) -> dict[str, float]:
+def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: float | torch.Tensor | None = None,
+           rule: DetectionRule | None = None, real_shares: torch.Tensor | None = None) -> dict[str, float]:
     """The breed columns of a metrics row.
 
-    ``share_<breed>`` and ``share_unrecognized`` sum to 1; a breed is alive while its
-    share is at least its ``detection_floor`` (one for all, or one per breed) and it
-    has at least one sample.
+    ``share_<breed>`` and ``share_unrecognized`` sum to 1. ``breeds_alive`` counts the
+    detectable breeds: by ``rule`` (the run's, ``detectability.detection_rule``), or by a
+    share floor, ``detection_floor`` (one for all, or one per breed: alive while the share
+    is at least it and above 0); give exactly one of them.
     ``entropy`` is the Shannon entropy (nats) of the recognized breeds' distribution;
     ``tv_to_real`` the total variation to the generation-0 shares (unrecognized included).
     """
+    if (rule is None) == (detection_floor is None):
+        raise ValueError("census needs exactly one of rule and detection_floor")
+    if rule is None:
+        rule = FloorRule(torch.as_tensor(detection_floor, dtype=torch.float64).expand(len(breeds)))
     shares = breed_shares(labels, len(breeds))
     breed_part = shares[:-1]
-    detection_floor = torch.as_tensor(detection_floor, dtype=torch.float64).expand(len(breeds))
     row: dict[str, float] = {
-        "breeds_alive": int(((breed_part >= detection_floor) & (breed_part > 0)).sum()),
+        "breeds_alive": int(rule.detect(labels).detectable.sum()),
         "share_unrecognized": float(shares[-1]),
     }
     row.update({f"share_{name}": float(shares[i]) for i, name in enumerate(breeds)})
@@ -60,12 +65,11 @@ def census(labels: torch.Tensor, breeds: tuple[str, ...], *, detection_floor: fl
 
 @METRICS.register("census")
 class Census(Metric):
-    """Breed shares of all samples, breeds alive (at or above their detection floors), entropy."""
+    """Breed shares of all samples, breeds alive (detectable above the judge's errors), entropy."""
 
     def __init__(self, config: MetricConfig, context: MetricContext) -> None:
         super().__init__(config, context)
-        floors = [context.detection_floors[b] for b in context.breeds]
-        self.floors = torch.tensor(floors, dtype=torch.float64)  # (K,)
+        self.rule = detection_rule(context)
 
     @classmethod
     def columns(cls, config: MetricConfig, breeds: Sequence[str]) -> list[Column]:
@@ -75,7 +79,7 @@ class Census(Metric):
                 Column("entropy", headline=True)]
 
     def measure(self, inputs: GenerationInputs) -> dict[str, float]:
-        return census(inputs.judgement.labels, self.context.breeds, detection_floor=self.floors)
+        return census(inputs.judgement.labels, self.context.breeds, rule=self.rule)
 
 
 @METRICS.register("tv_to_real")

@@ -34,7 +34,7 @@ from imagelab.registry import RegistryError
 # Every built-in metric, in the order of its columns in metrics.csv (after ``generation``).
 BUILT_IN_METRICS = ("fid", "census", "corrected_shares", "tv_to_real", "judged", "prdc", "hill_numbers",
                     "kl_to_real", "tail_mass", "within_breed_variance", "breed_distances", "extinct_since",
-                    "pool", "judged_as_asked")
+                    "pool", "judged_as_asked", "detectability", "distinct")
 
 
 @dataclass(frozen=True)

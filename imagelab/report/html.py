@@ -92,7 +92,7 @@ def _report_context(record: RunRecord, out: Path) -> dict[str, Any]:
 
 
 def extinctions(record: RunRecord) -> dict[str, int | None]:
-    """Each breed's extinction generation (None while alive), over the rows that have its share."""
+    """Each breed's generation from which it is undetectable (None while detectable), over the rows with its share."""
     return breed_extinctions(record.rows, record.detection_floors)
 
 
@@ -116,8 +116,8 @@ def _summary(record: RunRecord) -> list[tuple[str, str]]:
         ("samples per generation", as_count(record.samples_per_generation)),
         ("judge", f"{judge.get('model', '–')}, held-out accuracy {as_percent(judge.get('accuracy'))}"
                   + (f" ({origin})" if (origin := mapping(record.manifest.get("judge")).get("origin")) else "")),
-        ("breeds alive at the end", f"{as_count(number(last, 'breeds_alive'))} of {len(record.breeds)} "
-                                    f"(detection floors {_floor_range(record.detection_floors)})"),
+        ("breeds detectable at the end", f"{as_count(number(last, 'breeds_alive'))} of {len(record.breeds)} "
+                                         f"({_detection_rule(record)})"),
         ("FID, first → last", f"{as_number(number(record.rows[0] if record.rows else None, 'fid'))} → "
                               f"{as_number(number(last, 'fid'))}"),
         ("seed, device", f"{config.get('seed', '–')}, {config.get('device', '–')}"),
@@ -172,7 +172,7 @@ def _fates(record: RunRecord, extinct_at: dict[str, int | None]) -> list[dict[st
     for breed in (*record.breeds, UNRECOGNIZED):
         shares = [number(row, f"share_{breed}") for row in record.rows]
         lost = extinct_at.get(breed)
-        fate = "alive" if lost is None else f"lost at generation {lost}"
+        fate = "detectable" if lost is None else f"undetectable from generation {lost}"
         fates.append({"name": breed, "first": as_percent(shares[0]),
                       "last": as_percent(number(last, f"share_{breed}")),
                       "lowest": as_percent(min((s for s in shares if not math.isnan(s)), default=math.nan)),
@@ -236,11 +236,12 @@ def _plots(record: RunRecord, out: Path, extinct_at: dict[str, int | None]) -> l
         {"src": "plots/quality.png", "alt": "FID, coverage and breeds alive per generation",
          "caption": "FID of each generation's samples to held-out real data (judge features); coverage, the share of "
                     "real images whose k-NN ball holds a sample (bold: all; thin: each breed's real images), and "
-                    "precision, the share of samples inside the real k-NN balls; and the number of breeds above the "
-                    "detection floor (docs/metrics.md)."},
+                    "precision, the share of samples inside the real k-NN balls; and the number of breeds whose count "
+                    "is more than the judge's errors alone could give (docs/metrics.md, Detectability)."},
         {"src": "plots/heatmap.png", "alt": "breed by generation heat map of shares",
          "caption": "Share of each breed per generation (%). A red frame marks the generation from which a breed "
-                    "stays below the detection floor; crosses follow it. Hatched columns are missing generations."},
+                    "stays undetectable (its count within the judge's errors); crosses follow it. Hatched columns are "
+                    "missing generations."},
     ]
 
 
@@ -309,6 +310,16 @@ def _animation(record: RunRecord, out: Path) -> str | None:
 
 
 # --- formatting (columns.py formats metric values) -----------------------------------------------
+
+
+def _detection_rule(record: RunRecord) -> str:
+    """How the run told a breed's presence from judge error: the errors-only test, or a share floor."""
+    settings = record.section("eval")
+    if settings.get("detection_floor") is None and any(
+            f"detectable_{breed}" in row for row in record.rows for breed in record.breeds):
+        alpha = settings.get("detection_alpha", 0.05)
+        return f"count above what the judge's errors alone could give, false alarms at most {as_percent(alpha)}"
+    return f"share at least the detection floor, {_floor_range(record.detection_floors)}"
 
 
 def _floor_range(floors: dict[str, float]) -> str:

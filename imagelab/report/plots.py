@@ -111,7 +111,7 @@ def plot_breed_shares(rows: list[dict], breeds: Sequence[str], path: Path, title
 
 
 def plot_quality(rows: list[dict], path: Path, num_breeds: int | None = None) -> None:
-    """FID, coverage (overall, per breed) with precision, and breeds alive per generation.
+    """FID, coverage (overall, per breed) with precision, and breeds detectable (``breeds_alive``) per generation.
 
     Coverage says 'not measured' for runs from before it was a column.
     """
@@ -137,7 +137,7 @@ def plot_quality(rows: list[dict], path: Path, num_breeds: int | None = None) ->
         coverage.set_yticks([])
     coverage.set_title("coverage of real data\n(thin: per breed, colours as in the share plot)", fontsize=10)
     alive.step(generations, _column(rows, "breeds_alive"), where="mid", color="tab:blue", marker="o", markersize=3)
-    alive.set(ylabel="breeds alive", title="breeds above the detection floor")
+    alive.set(ylabel="breeds detectable", title="breeds detectable above the judge's errors")
     alive.set_ylim(0, (num_breeds or np.nanmax(_column(rows, "breeds_alive"), initial=1)) + 0.5)
     alive.yaxis.get_major_locator().set_params(integer=True)
     for axis in (fid, coverage, alive):
@@ -197,7 +197,8 @@ def plot_share_heatmap(rows: list[dict], breeds: Sequence[str], path: Path, *, g
     axis.set_xticks(ticks, labels, fontsize=8)
     axis.set_yticks(range(len(names)), [_text(n) for n in names], fontsize=8)
     axis.set_xlabel("generation")
-    axis.set_title("share of samples per breed (%); × = extinct (below the detection floor from then on)", fontsize=9)
+    axis.set_title("share of samples per breed (%); × = undetectable from then on (within the judge's errors)",
+                   fontsize=9)
     figure.tight_layout()
     _save(figure, path)
 
@@ -209,7 +210,7 @@ def plot_runs_overlaid(runs: Sequence[tuple[str, list[dict]]], breeds: Sequence[
     """One line per run: the shares of ``breeds`` (log), unrecognized, FID and breeds alive per generation."""
     panels = [(f"share_{b}", f"share: {_text(b)}", True) for b in breeds]
     panels += [("share_unrecognized", "share: unrecognized", False), ("fid", "FID (judge features)", False),
-               ("breeds_alive", "breeds alive", False)]
+               ("breeds_alive", "breeds detectable", False)]
     columns = 3
     rows_of_panels = math.ceil(len(panels) / columns)
     figure, axes = plt.subplots(rows_of_panels, columns, figsize=(12, 3.1 * rows_of_panels + 0.5), squeeze=False)
