@@ -203,6 +203,14 @@ def _take_loop_aliases(tree: dict[str, Any]) -> dict[str, Any]:
 def _parse_generator(tree: dict[str, Any]) -> GeneratorConfig:
     name = tree.get("name", "vae")
     _, config_class = _plugin_and_config(GENERATORS, "generator.name", name, GeneratorConfig)
+    # A key of other generators (e.g. sampling_bias, which only generators with a sampling-bias mechanism
+    # take) is refused with their names; any other unknown key by the parser, with the keys allowed.
+    for key in sorted(set(tree) - _field_names(config_class)):
+        users = [entry.name for entry in GENERATORS.entries()
+                 if key in _field_names(getattr(entry.obj, "Config", None))]
+        if users:
+            raise ConfigError(f"generator.{key}", f"is only used by generator {', '.join(users)} (generator is "
+                                                  f"'{name}'); remove it or set generator.name={users[0]}")
     return parse_dataclass(config_class, {**tree, "name": name}, "generator.")
 
 

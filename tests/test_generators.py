@@ -16,6 +16,8 @@ FAST = {
     "ddpm": TINY_DIFFUSION | TINY_UNET,
     "ddpm-cond": TINY_DIFFUSION | TINY_UNET,
     "diffusers-pipeline": TINY_DIFFUSION,  # plus the path of a tiny saved pipeline (fixture below)
+    "latent-diffusion": {"epochs": 1, "latent_dim": 8, "width": 8, "denoiser_width": 16, "denoiser_blocks": 1,
+                         "denoiser_steps": 6, "denoiser_batch_size": 16, "sampling_steps": 2},
 }
 RESOLUTION = 16
 

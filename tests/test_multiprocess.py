@@ -24,6 +24,7 @@ from imagelab.cli import main
 from imagelab.data.imageset import ImageSet
 from imagelab.generators import DataSpec, load_generator
 from imagelab.generators.ddpm import DDPM, DDPMConfig
+from imagelab.generators.latent_diffusion import LatentDiffusion, LatentDiffusionConfig, training_scheduler
 from imagelab.generators.training import Batch
 from imagelab.generators.vae import VAE, VAEConfig, vae_loss
 from imagelab.judge.model import Judge
@@ -142,6 +143,24 @@ def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_ddpm(rows
 
     whole = split_gradients(lambda: ddpm._new_unet(1), loss_of, 1)
     parts = split_gradients(lambda: ddpm._new_unet(1), loss_of, count)
+    for a, b in zip(whole, parts):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("rows", "count"), [(7, 2), (7, 3), (1, 2)])
+def test_a_batch_split_between_processes_has_the_whole_batchs_gradient_latent_diffusion(rows, count):
+    config = LatentDiffusionConfig(latent_dim=8, denoiser_width=16, denoiser_blocks=1, label_dropout=0.5)
+    generator = LatentDiffusion(config, DataSpec(16, 3), torch.device("cpu"))
+    latents, labels = torch.randn(rows, 8), torch.arange(rows) % 3
+    scheduler = training_scheduler()
+
+    def loss_of(model, processes):
+        rng = torch.Generator().manual_seed(3)  # every process draws the whole batch's noise from the same seed
+        batch = Batch.split(torch.arange(rows), processes, rng)
+        return generator.training_loss(model, batch, scheduler, latents, labels)
+
+    whole = split_gradients(lambda: generator._new_denoiser(1), loss_of, 1)
+    parts = split_gradients(lambda: generator._new_denoiser(1), loss_of, count)
     for a, b in zip(whole, parts):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
 

@@ -18,6 +18,7 @@ from imagelab.generators import DataSpec, NonFiniteLossError, load_generator
 from imagelab.generators.mixture_prior import MixturePrior
 from imagelab.generators.resample import Resample, ResampleConfig
 from imagelab.generators.vae import VAE, ConvVAE, VAEConfig
+from imagelab.seeding import sample_seeds
 
 RESOLUTION = 16
 SPEC = DataSpec(RESOLUTION, 3)
@@ -106,6 +107,30 @@ def test_temperature_scales_the_spread_around_each_component(fitted):
     assert cool_latents.var(0).sum() < latents.var(0).sum()
 
 
+def test_sampling_bias_moves_latents_toward_their_components_breed_mean(fitted, pool):
+    latents, component = fitted.sample_latents(300, seed=4)
+    biased = VAE(VAEConfig(**{**vars(fitted.config), "sampling_bias": 0.75}), SPEC, CPU)
+    biased.load_state_tensors(fitted.state_tensors())
+    biased_latents, biased_component = biased.sample_latents(300, seed=4)
+    assert torch.equal(component, biased_component)
+    # Each component's breed is the label of the training image whose latent lies nearest its mean.
+    training = fitted.encode(pool.as_float())
+    nearest = torch.cdist(fitted.prior.means, training).argmin(1)
+    assert torch.equal(fitted.component_breeds, pool.labels[nearest])
+    centres = torch.stack([training[pool.labels == breed].mean(0) for breed in range(3)])
+    target = centres[fitted.component_breeds[component]]
+    assert torch.allclose(biased_latents - target, 0.25 * (latents - target), atol=1e-4)
+    assert not torch.equal(biased.sample(5, seed=4).images, fitted.sample(5, seed=4).images)
+
+
+def test_sampling_bias_zero_samples_exactly_what_the_vae_always_sampled(fitted):
+    unbiased = VAE(VAEConfig(**{**vars(fitted.config), "sampling_bias": 0.0}), SPEC, CPU)
+    unbiased.load_state_tensors(fitted.state_tensors())
+    seeds = sample_seeds(4, 20)
+    assert torch.equal(unbiased.sample_latents(20, seed=4)[0], fitted.prior.sample(seeds)[0])
+    assert torch.equal(unbiased.sample(20, seed=4).images, fitted.sample(20, seed=4).images)
+
+
 def test_saved_prior_loads_and_samples_without_scikit_learn(fitted, tmp_path, monkeypatch):
     fitted.save(tmp_path / "vae")
     monkeypatch.setitem(sys.modules, "sklearn", None)  # any import of sklearn now fails
@@ -150,6 +175,8 @@ def test_bad_settings_are_config_errors_naming_the_key():
         VAEConfig(prior="uniform")
     with pytest.raises(ConfigError, match="generator.temperature"):
         VAEConfig(temperature=0.0)
+    with pytest.raises(ConfigError, match="generator.sampling_bias"):
+        VAEConfig(prior="normal", sampling_bias=0.5)
     with pytest.raises(ConfigError, match="data.resolution"):
         VAE(VAEConfig(), DataSpec(24, 3), CPU)
 

@@ -3,7 +3,15 @@
 from imagelab.errors import NonFiniteLossError
 
 # Importing the built-ins registers them.
-from imagelab.generators import ddpm, ddpm_cond, diffusers_pipeline, gmm, resample, vae  # noqa: F401
+from imagelab.generators import (  # noqa: F401
+    ddpm,
+    ddpm_cond,
+    diffusers_pipeline,
+    gmm,
+    latent_diffusion,
+    resample,
+    vae,
+)
 from imagelab.generators.base import (
     GENERATORS,
     DataSpec,

@@ -13,10 +13,10 @@ guided prediction
     eps = (1 + w) * eps(x, breed) - w * eps(x, no label)        w = ``guidance_weight``
 
 (the same for a velocity prediction). w = 0 is the plain conditional model; w > 0
-trades diversity for fidelity to the breed: the *sampling bias* knob of Alemohammad
-et al. (2024), whose guidance parameter is lambda = 1 / (1 + w) (lambda = 1: no bias).
-The samples carry the breeds they were drawn for as labels, so in the loop the next
-pool is labelled with what was asked for.
+trades diversity for fidelity to the breed. ``sampling_bias`` (see sampling_bias.py)
+scales the initial noise by 1 - sampling_bias, a lower noise temperature. The samples
+carry the breeds they were drawn for as labels, so in the loop the next pool is
+labelled with what was asked for.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.errors import DataError
 from imagelab.generators.base import GENERATORS, DataSpec
 from imagelab.generators.ddpm import DDPM, DDPMConfig
+from imagelab.generators.sampling_bias import sampling_bias_field
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds
 
 
@@ -40,8 +41,23 @@ class DDPMCondConfig(DDPMConfig):
     name: str = "ddpm-cond"
     # P(label -> "no label") in training.
     label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
-    # w; lambda = 1 / (1 + w).
+    # w of classifier-free guidance.
     guidance_weight: float = field(default=0.0, metadata={"min": 0.0, "max": 100.0})
+    # 0 = unbiased; > 0 scales the initial noise by 1 - sampling_bias (see sampling_bias.py).
+    sampling_bias: float = sampling_bias_field()
+
+
+def breeds_to_draw(label_counts: torch.Tensor, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
+    """(n,) breeds of samples start..start+n-1, in proportion to ``label_counts`` (num_classes,).
+
+    Breed i depends only on (seed, i): a uniform number per sample, from the normal CDF
+    of that sample's own normal draw.
+    """
+    normal = per_sample_randn((1,), sample_seeds(derive_seed(seed, "labels"), n, start))[:, 0]
+    uniform = torch.special.ndtr(normal.double())
+    cumulative = torch.cumsum(label_counts.double(), 0)
+    breeds = torch.searchsorted(cumulative / cumulative[-1], uniform, right=True)
+    return breeds.clamp_(max=len(cumulative) - 1)
 
 
 @GENERATORS.register("ddpm-cond")
@@ -84,12 +100,10 @@ class DDPMCond(DDPM):
         """
         if self.label_counts is None:
             raise RuntimeError("the ddpm-cond generator must be fitted (or loaded) before sampling")
-        # A uniform number per sample, from the normal CDF of that sample's own normal draw.
-        normal = per_sample_randn((1,), sample_seeds(derive_seed(seed, "labels"), n, start))[:, 0]
-        uniform = torch.special.ndtr(normal.double())
-        cumulative = torch.cumsum(self.label_counts, 0)
-        breeds = torch.searchsorted(cumulative / cumulative[-1], uniform, right=True)
-        return breeds.clamp_(max=len(cumulative) - 1)
+        return breeds_to_draw(self.label_counts, n, seed=seed, start=start)
+
+    def _noise_temperature(self) -> float:
+        return 1.0 - self.config.sampling_bias
 
     def _predict(self, unet: Any, noisy: torch.Tensor, timestep: torch.Tensor,
                  labels: torch.Tensor | None) -> torch.Tensor:

@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imagelab.data.imageset import ImageSet, to_uint8
+from imagelab.data.imageset import UNLABELED, ImageSet, to_uint8
 from imagelab.errors import ConfigError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
 from imagelab.generators.mixture_prior import MixturePrior
+from imagelab.generators.sampling_bias import breed_centres, sampling_bias_field, truncate
 from imagelab.generators.training import (
     Batch,
     autocast,
@@ -53,8 +55,8 @@ CHUNK = 256  # images per encoder/decoder pass outside training; sampling pads t
 
 
 @dataclass
-class VAEConfig(GeneratorConfig):
-    """Settings of the ``vae`` generator; the defaults suit the embedded toy-dog lab on a small CPU."""
+class AutoencoderConfig(GeneratorConfig):
+    """The conv VAE's network and training settings (the ``vae`` and ``latent-diffusion`` generators)."""
 
     name: str = "vae"
     latent_dim: int = field(default=64, metadata={"min": 1})
@@ -74,6 +76,32 @@ class VAEConfig(GeneratorConfig):
     # Weight of the squared error on horizontal and vertical pixel differences: pushes the decoder to
     # spend its few epochs on edges (legs, ears, spots) rather than on flat colour.
     edge_weight: float = field(default=2.0, metadata={"min": 0.0})
+
+    def __post_init__(self) -> None:
+        # The config parser checks these bounds for YAML input; this covers direct construction too.
+        for spec in fields(self):
+            value, low, high = getattr(self, spec.name), spec.metadata.get("min"), spec.metadata.get("max")
+            choices = spec.metadata.get("choices")
+            if choices and value not in choices:
+                raise ConfigError(f"generator.{spec.name}",
+                                  f"must be one of {', '.join(choices)}; got {value!r}")
+            if low is not None and value is not None and value < low:
+                raise ConfigError(f"generator.{spec.name}", f"must be >= {low}, got {value!r}")
+            if high is not None and value is not None and value > high:
+                raise ConfigError(f"generator.{spec.name}", f"must be <= {high}, got {value!r}")
+        if self.lr <= 0:
+            raise ConfigError("generator.lr", f"must be > 0, got {self.lr!r}")
+
+    def autoencoder_fields(self) -> dict[str, Any]:
+        """The values of this class's own fields (not a subclass's): what builds the autoencoder."""
+        return {spec.name: getattr(self, spec.name) for spec in fields(AutoencoderConfig) if spec.name != "name"}
+
+
+@dataclass
+class VAEConfig(AutoencoderConfig):
+    """Settings of the ``vae`` generator; the defaults suit the embedded toy-dog lab on a small CPU."""
+
+    name: str = "vae"
     prior: str = field(default="gmm", metadata={"choices": PRIORS})  # gmm: re-fitted mixture; normal: N(0, I)
     # At most one per training image (fewer when the pool is smaller). About one per 1.2 training images: the
     # mixture is then close to a kernel density estimate of the training latents, so a sample is a slightly
@@ -85,22 +113,20 @@ class VAEConfig(GeneratorConfig):
     gmm_covariance: str = field(default="diag", metadata={"choices": COVARIANCES})
     # Added to the covariances' diagonals, in latent units^2.
     gmm_reg_covar: float = field(default=1e-4, metadata={"min": 0.0})
-    # Scales each component's spread; 1.0 = unbiased.
+    # Scales each component's spread; 1.0 = unbiased. With about one component per training latent it
+    # barely moves precision or recall (issue 16); generator.sampling_bias is the sampling-bias knob.
     temperature: float = field(default=1.0, metadata={"min": 0.0})
+    # 0 = unbiased; > 0 moves each sampled latent toward the mean latent of its component's breed
+    # (truncation, psi = 1 - sampling_bias; see sampling_bias.py).
+    sampling_bias: float = sampling_bias_field()
 
     def __post_init__(self) -> None:
-        # The config parser checks these bounds for YAML input; this covers direct construction too.
-        for spec in fields(self):
-            value, low = getattr(self, spec.name), spec.metadata.get("min")
-            choices = spec.metadata.get("choices")
-            if choices and value not in choices:
-                raise ConfigError(f"generator.{spec.name}",
-                                  f"must be one of {', '.join(choices)}; got {value!r}")
-            if low is not None and value is not None and value < low:
-                raise ConfigError(f"generator.{spec.name}", f"must be >= {low}, got {value!r}")
-        for name in ("lr", "temperature"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"generator.{name}", f"must be > 0, got {getattr(self, name)!r}")
+        super().__post_init__()
+        if self.temperature <= 0:
+            raise ConfigError("generator.temperature", f"must be > 0, got {self.temperature!r}")
+        if self.sampling_bias > 0 and self.prior != "gmm":
+            raise ConfigError("generator.sampling_bias", "moves latents toward their mixture component's breed, "
+                              "so it needs prior: gmm; set generator.prior=gmm or generator.sampling_bias=0")
 
 
 def downsampling_stages(resolution: int) -> int:
@@ -202,6 +228,10 @@ class VAE(Generator):
         downsampling_stages(data.resolution)  # refuse an unsupported resolution now, not after data loading
         self.model: ConvVAE | None = None
         self.prior: MixturePrior | None = None
+        # For sampling_bias (prior gmm): the mean training latent of each breed, (num_classes + 1, D), the last
+        # row that of unlabelled images; and the breed of each mixture component, (components,).
+        self.breed_centres: torch.Tensor | None = None
+        self.component_breeds: torch.Tensor | None = None
 
     def _new_model(self, seed: int) -> ConvVAE:
         config = self.config
@@ -246,6 +276,11 @@ class VAE(Generator):
             gmm_seed = derive_seed(seed, "gmm")
             self.prior = MixturePrior.fit(latents, config.gmm_components, config.gmm_reg_covar, gmm_seed,
                                           config.gmm_covariance)
+            # 4. For sampling_bias: each component's breed is that of the training latent nearest its mean.
+            labels = pool.labels.to(latents.device)
+            self.breed_centres = breed_centres(latents, labels, self.data.num_classes).cpu()
+            nearest = torch.cdist(self.prior.means.to(latents.device), latents).argmin(1)
+            self.component_breeds = torch.where(labels == UNLABELED, self.data.num_classes, labels)[nearest].cpu()
         else:
             self.prior = MixturePrior.standard_normal(config.latent_dim)
         return report
@@ -278,7 +313,14 @@ class VAE(Generator):
         """Latents (n, latent_dim) of samples start..start+n-1 and the mixture component of each, (n,)."""
         if self.prior is None:
             raise RuntimeError("the vae must be fitted (or loaded) before sampling")
-        return self.prior.sample(sample_seeds(seed, n, start), self.config.temperature)
+        latents, component = self.prior.sample(sample_seeds(seed, n, start), self.config.temperature)
+        bias = self.config.sampling_bias
+        if bias > 0:
+            if self.component_breeds is None or self.breed_centres is None:
+                raise ValueError("this vae was saved without its components' breeds (an earlier version), so it "
+                                 "cannot sample with generator.sampling_bias > 0; refit it")
+            latents = truncate(latents, self.breed_centres[self.component_breeds[component]], bias)
+        return latents, component
 
     @property
     def sampling_chunk(self) -> int:
@@ -300,10 +342,16 @@ class VAE(Generator):
         if self.model is None or self.prior is None:
             raise RuntimeError("the vae has nothing to save before it is fitted")
         network = {f"net.{k}": v for k, v in self.model.state_dict().items()}
-        return network | self.prior.tensors()
+        bias = {}
+        if self.breed_centres is not None and self.component_breeds is not None:
+            bias = {"bias.breed_centres": self.breed_centres, "bias.component_breeds": self.component_breeds}
+        return network | self.prior.tensors() | bias
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         model = self._new_model(0)
         model.load_state_dict({k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")})
         self.model = model.eval()
         self.prior = MixturePrior.from_tensors(tensors)
+        self.breed_centres = tensors["bias.breed_centres"].float().cpu() if "bias.breed_centres" in tensors else None
+        breeds = tensors.get("bias.component_breeds")
+        self.component_breeds = breeds.long().cpu() if breeds is not None else None
