@@ -1,24 +1,26 @@
 """Runs that share a machine: one short run alone, then 2 at once, then 4 at once, in one invocation.
 
-Two ways of running N at once are timed, each against the same run alone:
+Three ways of running N seeds of it are timed, each against the same run alone:
 
 - ``independent``: N ``imagelab run`` commands started together, each choosing its own
   threads (every CPU the process may use: how two users' runs meet on one machine);
-- ``jobs``: one ``imagelab run --seeds 0,..,N-1 --jobs N``, which splits the CPUs
-  between its N runs (each gets available // N threads).
+- ``sweep --jobs N``: one ``imagelab sweep`` over the N seeds, which runs them side by
+  side and splits the CPUs between them (each gets available // N threads);
+- ``sweep --jobs 1``: the same sweep, one run after the other, each with every CPU.
 
 The ratio of each step's wall time to the run alone is the figure to watch. A run alone
 already uses every core, so N at once ideally take N times as long, less what its extra
 threads did not buy; the target on 2 cores: at most 2.2 for 2 at once, 4.4 for 4.
-The short run is the embedded default with one generation and
-half its data (``loop.generations=1 data.imbalance.max_count=500``); the judge is
-trained once, untimed, before the timed runs, so every run loads it from the cache.
+
+The short run is the embedded default with one generation and half its data
+(``loop.generations=1 data.imbalance.max_count=500``); the judge is trained once,
+untimed, before the timed runs, so every run loads it from the cache.
 Each run is a fresh process (imports included, as a user sees it). The machine's CPU
 count, affinity, cgroup quota and load average before and after each step go into
 benchmarks/results/concurrency.json, with every wall time and ratio. Run it on an
 otherwise quiet machine:
 
-    python benchmarks/concurrency.py                       # 1, 2 and 4 at once; minutes on 2 cores
+    python benchmarks/concurrency.py                       # 1, 2 and 4 at once; about 15 minutes on 2 cores
     python benchmarks/concurrency.py --quick --out /tmp/concurrency.json   # tiny runs: checks the script
 """
 
@@ -35,6 +37,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from measuring import cpu_name
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -70,9 +73,11 @@ def main() -> None:
             steps.append(step("independent", count, scratch,
                               [run_command(overrides, seed, scratch / f"independent{count}_{seed}")
                                for seed in range(count)], env))
-            seeds = ",".join(map(str, range(count)))
-            steps.append(step("jobs", count, scratch, [["run", *overrides, "--seeds", seeds, "--jobs", str(count),
-                                                         "--out", str(scratch / f"jobs{count}")]], env))
+            sweep = write_sweep(scratch / f"seeds{count}.yaml", overrides, count)
+            for jobs in (count, 1):
+                steps.append(step(f"sweep --jobs {jobs}", count, scratch,
+                                  [["sweep", str(sweep), "--jobs", str(jobs),
+                                    "--out", str(scratch / f"sweep{count}_jobs{jobs}")]], env))
     alone = steps[0]["wall_seconds"]
     for entry in steps:
         entry["ratio_to_alone"] = round(entry["wall_seconds"] / alone, 3)
@@ -84,6 +89,13 @@ def main() -> None:
     print(f"Written: {args.out}")
 
 
+def write_sweep(path: Path, overrides: list[str], seeds: int) -> Path:
+    """A sweep file over seeds 0..seeds-1 of the short run."""
+    fixed = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in overrides)}
+    path.write_text(yaml.safe_dump({"overrides": fixed, "grid": {"seed": list(range(seeds))}}, sort_keys=False))
+    return path
+
+
 def run_command(overrides: list[str], seed: int, out: Path) -> list[str]:
     return ["run", *overrides, f"seed={seed}", "--out", str(out)]
 
@@ -93,7 +105,7 @@ def step(mode: str, count: int, scratch: Path, commands: list[list[str]], env: d
     load_before = os.getloadavg()
     seconds = launch(scratch, f"{mode}{count}", commands, env)
     folders = [Path(command[command.index("--out") + 1]) for command in commands]
-    return {"mode": mode, "runs_at_once": count, "wall_seconds": round(max(seconds), 2),
+    return {"mode": mode, "runs": count, "wall_seconds": round(max(seconds), 2),
             "seconds_per_command": [round(s, 2) for s in seconds], "threads_per_run": threads_used(folders),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()]}
@@ -137,10 +149,10 @@ def machine() -> dict:
 
 
 def table(steps: list[dict]) -> str:
-    lines = ["| mode | runs at once | threads per run | wall (s) | ratio to one alone |", "|---|---|---|---|---|"]
+    lines = ["| mode | runs | threads per run | wall (s) | ratio to one alone |", "|---|---|---|---|---|"]
     for entry in steps:
         threads = ",".join(map(str, sorted(set(entry["threads_per_run"]))))
-        lines.append(f"| {entry['mode']} | {entry['runs_at_once']} | {threads} | {entry['wall_seconds']:.1f} "
+        lines.append(f"| {entry['mode']} | {entry['runs']} | {threads} | {entry['wall_seconds']:.1f} "
                      f"| {entry['ratio_to_alone']:.2f} |")
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ that crashes (even by a signal) takes only its own process down. Its config is t
 resolved one, written beside its log in ``LOG_DIR/<name>.config.yaml``; its output goes
 to ``LOG_DIR/<name>.log``. A run that fails is reported with its exit status and log
 while the others go on; Ctrl-C (or SIGTERM) interrupts every run, each marking its
-folder interrupted so that the same command resumes it.
+folder interrupted so that the same command resumes it (a second Ctrl-C kills them).
 """
 
 from __future__ import annotations
@@ -112,20 +112,19 @@ def run_jobs(jobs: list[Job], at_once: int, threads: int, log_dir: Path) -> list
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     pending, running, outcomes = deque(jobs), [], {}
-    with _interrupted_by_sigterm():
-        try:
-            while pending or running:
-                while pending and len(running) < at_once:
-                    running.append(_Running.start(pending.popleft(), threads, log_dir, slot=_free_slot(running)))
-                time.sleep(POLL_SECONDS)
-                for job in list(running):
-                    job.show_progress()
-                    if job.process.poll() is not None:
-                        running.remove(job)
-                        outcomes[job.job.name] = job.finish()
-        except KeyboardInterrupt:
-            _stop(running)
-            raise
+    with _stop_requests() as stops:
+        while pending or running:
+            if stops:
+                _stop(running, stops)
+                raise KeyboardInterrupt
+            while pending and len(running) < at_once:
+                running.append(_Running.start(pending.popleft(), threads, log_dir, slot=_free_slot(running)))
+            time.sleep(POLL_SECONDS)
+            for job in list(running):
+                job.show_progress()
+                if job.process.poll() is not None:
+                    running.remove(job)
+                    outcomes[job.job.name] = job.finish()
     return [outcomes[job.name] for job in jobs]
 
 
@@ -210,37 +209,45 @@ def _free_slot(running: list[_Running]) -> int:
     return next(slot for slot in range(len(running) + 1) if slot not in taken)
 
 
-def _stop(running: list[_Running]) -> None:
-    """Interrupt every run once, give each time to mark its folder, then kill what is left."""
+def _stop(running: list[_Running], stops: list[int]) -> None:
+    """Interrupt every run once and give each time to mark its folder interrupted, then kill what is left.
+
+    What still runs after STOP_GRACE_SECONDS, or at a second Ctrl-C, is killed (its folder stays resumable).
+    """
     for job in running:
         if job.process.poll() is None:
             job.process.send_signal(signal.SIGINT)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while any(job.process.poll() is None for job in running) and time.monotonic() < deadline and len(stops) < 2:
+        time.sleep(0.1)
     for job in running:
-        try:
-            job.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if job.process.poll() is None:
             job.process.kill()
-            job.process.wait()
+        job.process.wait()
         job.bar.close()
         _say(f"== {job.job.name}: interrupted (log: {job.log})")
 
 
 @contextmanager
-def _interrupted_by_sigterm() -> Iterator[None]:
-    """SIGTERM (a scheduler's stop) interrupts the runs like Ctrl-C instead of orphaning them."""
+def _stop_requests() -> Iterator[list[int]]:
+    """While runs go, Ctrl-C and SIGTERM (a scheduler's stop) only ask the loop to stop, between two steps.
+
+    A KeyboardInterrupt raised anywhere could land between starting a run and keeping hold of
+    it, and leave it running unseen; the loop instead sees the request (the yielded list is
+    non-empty) and stops every run it holds. Outside the main thread signals cannot be caught,
+    and the list stays empty.
+    """
+    stops: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stops
         return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, lambda signum, frame: stops.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stops
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _last_line(log: Path) -> str:

@@ -13,8 +13,9 @@ A sweep file::
 (for keys that only make sense together, e.g. ``loop.real_fraction`` with ``mix``).
 Each run goes to ``OUT/<name>``, its name made of its grid values
 (``regime-accumulate_seed-1``). Running the sweep again skips finished runs and
-resumes a partial one; ``--list`` prints each run as an ``imagelab run`` command,
-to hand one run to each job of a cluster's job array.
+resumes a partial one; ``--jobs N`` runs N of them at a time on this machine, the
+CPUs split between them (experiments/jobs.py); ``--list`` prints each run as an
+``imagelab run`` command, to hand one run to each job of a cluster's job array.
 """
 
 from __future__ import annotations
