@@ -1,7 +1,7 @@
 """The `imagelab` command: a thin shell over the library (lab.py, experiments/, report/).
 
-    imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2] [--allow-code-change] [KEY=VALUE ...]
-    imagelab sweep SWEEP.yaml [--out DIR] [--list]
+    imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2 [--jobs N]] [--threads N] [--allow-code-change] [KEY=VALUE ...]
+    imagelab sweep SWEEP.yaml [--out DIR] [--list] [--jobs N] [--threads N]
     imagelab report RUN_DIR
     imagelab compare RUN_DIR... --out DIR
     imagelab export RUN_DIR --generation G --out DIR
@@ -23,7 +23,7 @@ from pathlib import Path
 from imagelab import lab
 from imagelab.config import preset_names
 from imagelab.data import DATASETS
-from imagelab.errors import ConfigError, StageFailedError, UserError
+from imagelab.errors import ConfigError, RunsFailedError, StageFailedError, UserError
 from imagelab.experiments.seeds import parse_seeds, run_seeds
 from imagelab.experiments.sweep import list_commands, load_sweep, run_sweep
 from imagelab.generators import GENERATORS
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         _say_traceback(error, args.debug)
         _say("imagelab: interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
-    except StageFailedError as error:
+    except (StageFailedError, RunsFailedError) as error:
         _say_traceback(error, args.debug)
         _say(f"imagelab: stopped: {error}; earlier generations are intact in the run folder")
         return EXIT_TRAINING_FAILED
@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2,3,4: one run per seed in "
                                      "OUT/seed_<s>/, and their mean and 95%% confidence interval in "
                                      "OUT/aggregate.csv")
+    _add_parallel_options(run, "seeds")
     run.set_defaults(handler=_run, positionals="items")
 
     sweep = commands.add_parser("sweep",
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, help="folder of the sweep's runs (default: runs/<sweep name>)")
     sweep.add_argument("--list", action="store_true",
                        help="print one `imagelab run` command per run (for a cluster's job array) and exit")
+    _add_parallel_options(sweep, "runs")
     sweep.set_defaults(handler=_sweep)
 
     report = commands.add_parser("report", help="(re)build a run's HTML report",
@@ -173,15 +175,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_parallel_options(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                         help=f"{what} at a time on this machine, each in its own process with its share of the "
+                              "CPUs (default 1: one after another)")
+    command.add_argument("--threads", type=_positive_int, metavar="N",
+                         help="torch CPU threads of each run (default: OMP_NUM_THREADS, else the CPUs this process "
+                              "may use, divided by --jobs); recorded in each manifest")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
 def _run(args: argparse.Namespace) -> int:
     source, overrides = split_items(args.items)
     if args.print_config:
         print(lab.resolve_config(source, overrides).to_yaml(), end="")
     elif args.seeds is not None:
-        run_seeds(source, seeds=parse_seeds(args.seeds), out=args.out, overrides=overrides,
-                  allow_code_change=args.allow_code_change)
+        run_seeds(source, seeds=parse_seeds(args.seeds), out=args.out, overrides=overrides, jobs=args.jobs,
+                  threads=args.threads, allow_code_change=args.allow_code_change)
+    elif args.jobs != 1:
+        raise ConfigError("--jobs", "runs several seeds at a time; give them with --seeds, e.g. --seeds 0,1 --jobs 2")
     else:
-        lab.run(source, out=args.out, overrides=overrides, allow_code_change=args.allow_code_change)
+        lab.run(source, out=args.out, overrides=overrides, threads=args.threads,
+                allow_code_change=args.allow_code_change)
     return 0
 
 
@@ -200,7 +220,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(list_commands(sweep, out)))
         return 0
-    failed = run_sweep(sweep, out)
+    failed = run_sweep(sweep, out, jobs=args.jobs, threads=args.threads)
     return EXIT_TRAINING_FAILED if failed else 0
 
 

@@ -44,5 +44,9 @@ class DiskSpaceError(UserError):
     """Too little free disk for what a generation will write; the run stops before writing and resumes later."""
 
 
+class RunsFailedError(RuntimeError):
+    """Runs started side by side (--jobs) that failed; each is named with its exit status and log (exit status 1)."""
+
+
 class DeviceOutOfMemoryError(StageFailedError):
     """A stage ran out of device memory; the run stops (exit status 1), earlier generations stay."""

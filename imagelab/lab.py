@@ -62,6 +62,7 @@ from imagelab.runtime import distributed
 from imagelab.runtime.code_versions import CodeSource, code_source
 from imagelab.runtime.device import prefer_determinism, resolve_device
 from imagelab.runtime.run_log import LOGGER_NAME, run_logging
+from imagelab.runtime.threads import ThreadChoice, apply_threads, choose_threads
 from imagelab.runtime.trackers import open_trackers
 
 log = logging.getLogger(LOGGER_NAME)
@@ -75,7 +76,7 @@ VERSIONED_PACKAGES = ("imagelab", "torch", "torchvision", "timm", "torchmetrics"
 
 
 def run(config: ConfigSource = None, *, out: str | os.PathLike | None = None,
-        overrides: Sequence[str] = (), allow_code_change: bool = False) -> Run:
+        overrides: Sequence[str] = (), threads: int | None = None, allow_code_change: bool = False) -> Run:
     """Run (or resume) a lab in ``out``, print its summary, build its report and return the run.
 
     ``overrides`` are ``KEY=VALUE`` strings with dotted keys and YAML values, applied on
@@ -84,10 +85,12 @@ def run(config: ConfigSource = None, *, out: str | os.PathLike | None = None,
     that holds another config is refused (RunFolderError), and nothing in it changes.
     So is one made with another version of a plugin's distribution, unless
     ``allow_code_change`` (the change is then recorded in its manifest).
+    ``threads``: torch's CPU threads; default: OMP_NUM_THREADS, else the CPUs this process
+    may use (runtime/threads.py); the count is recorded in the manifest.
     """
     resolved = resolve_config(config, overrides)
     folder = Path(out) if out is not None else default_out(config, resolved)
-    run_in_folder(resolved, folder, allow_code_change=allow_code_change)
+    run_in_folder(resolved, folder, threads=threads, allow_code_change=allow_code_change)
     return load_run(folder)
 
 
@@ -131,15 +134,19 @@ def default_out(config: ConfigSource, resolved: RunConfig) -> Path:
     return Path("runs") / f"{config_name(config)}-{digest}"
 
 
-def run_in_folder(config: RunConfig, out: Path, *, allow_code_change: bool = False) -> None:
+def run_in_folder(config: RunConfig, out: Path, *, threads: int | None = None,
+                  allow_code_change: bool = False) -> None:
     """Run (or resume) one lab in ``out``, print its summary and build its report.
 
     Everything that can be checked without data or training is checked first, before
     the folder is written (preflight.py); local paths are stored absolute. The folder
     stays locked against other processes until the run and its report are done. In a
     multi-process launch every process calls this; the main one writes.
+    ``threads`` as in ``run``: torch's thread count is set once here, before any work.
     """
     config = check_before_run(config)
+    thread_choice = choose_threads(threads)
+    apply_threads(thread_choice)
     device, processes = join_processes(config)
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
@@ -150,6 +157,7 @@ def run_in_folder(config: RunConfig, out: Path, *, allow_code_change: bool = Fal
             for change in folder.code_changes:
                 log.warning(f"code changed since this run was made: {change.describe()} (recorded in the manifest's "
                             f"code_changes)")
+            _record_threads(folder, thread_choice)
             _run_loop(config, folder, device, processes)
     finally:
         folder.close()
@@ -159,6 +167,8 @@ def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,
               processes: distributed.Processes) -> None:
     resumed = bool(folder.manifest["generations"])
     on = f"{device}" if not processes.launched else f"{processes.count} processes ({device.type})"
+    threads = folder.manifest.get("threads", {})
+    on += f", {threads['count']} threads ({threads['from']})" if threads else ""
     log.info(f"{'resuming' if resumed else 'starting'} run in {folder.root} on {on} ({config.generator.name} "
              f"generator, {config.loop.regime} regime, {config.loop.generations} generations)")
     start = time.perf_counter()
@@ -172,6 +182,15 @@ def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,
     if processes.is_main:
         print(summarize(outcome.rows, outcome.detection_floors, folder.root, time.perf_counter() - start))
         folder.set("report", {"seconds": round(build_report(folder.root), 3)})  # the last stage of a run
+
+
+def _record_threads(folder: RunFolder, choice: ThreadChoice) -> None:
+    """The thread count into the manifest; a resume on another count is said, as its numbers may differ."""
+    earlier = folder.manifest.get("threads", {}).get("count")
+    if earlier is not None and earlier != choice.count:
+        log.warning(f"this run's earlier stages used {earlier} torch threads, this session uses {choice.count}: "
+                    "metrics depend slightly on the thread count (give the same --threads, or threads=, to keep it)")
+    folder.set("threads", choice.record())
 
 
 def build_report(run_dir: str | os.PathLike) -> float:

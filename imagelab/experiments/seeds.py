@@ -23,13 +23,22 @@ from pathlib import Path
 from scipy import stats
 
 from imagelab import lab
-from imagelab.errors import ConfigError, RunFolderError
+from imagelab.config import RunConfig
+from imagelab.errors import ConfigError, RunFolderError, RunsFailedError
+from imagelab.experiments.jobs import Job, check_jobs, refuse_jobs_when_launched, run_side_by_side, run_status
 from imagelab.lab import ConfigSource, Run
 from imagelab.metrics.suite import built_in_headline
 from imagelab.preflight import check_before_run
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
-from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, MANIFEST_FILE, SEEDS_MARKER, seed_folder
+from imagelab.runs.layout import (
+    AGGREGATE_FILE,
+    CONFIG_FILE,
+    JOB_LOGS_DIR,
+    MANIFEST_FILE,
+    SEEDS_MARKER,
+    seed_folder,
+)
 from imagelab.runs.record import load_run
 
 CONFIDENCE = 0.95
@@ -45,12 +54,16 @@ class SeedRuns:
 
 
 def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
-              out: str | os.PathLike | None = None, overrides: Sequence[str] = (),
-              allow_code_change: bool = False) -> SeedRuns:
+              out: str | os.PathLike | None = None, overrides: Sequence[str] = (), jobs: int = 1,
+              threads: int | None = None, allow_code_change: bool = False) -> SeedRuns:
     """One run per seed in ``out``/seed_<s>/ (each resumable), then ``out``/aggregate.csv.
 
     ``seeds``: distinct non-negative integers, or their comma-separated text (``"0,1,2"``).
     ``out`` defaults to ``runs/<config name>-<hash of the config without its seed>-seeds``.
+    ``jobs``: seeds run at a time, each in a process of its own with its share of the CPUs
+    (experiments/jobs.py; a finished seed is skipped); ``threads``: each run's torch
+    threads (default: its share). A seed that fails raises RunsFailedError once the
+    others are done.
     ``allow_code_change``: as for ``imagelab.run``, for each seed's folder.
     """
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(seeds)
@@ -65,12 +78,17 @@ def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
         out = Path("runs") / f"{lab.config_name(config)}-{digest}-seeds"
     root = Path(out).expanduser().resolve()
     _, processes = lab.join_processes(configs[seeds[0]])
+    refuse_jobs_when_launched(check_jobs(jobs), processes)
     with processes.main_first():
         prepare_folder(root, seeds)
-    for position, seed in enumerate(seeds, 1):
-        if processes.is_main:
-            print(f"== seed {seed} ({position}/{len(seeds)}): {seed_folder(root, seed)}", flush=True)
-        lab.run_in_folder(configs[seed], seed_folder(root, seed), allow_code_change=allow_code_change)
+    if jobs > 1:
+        _run_seeds_side_by_side(configs, root, jobs, threads, allow_code_change)
+    else:
+        for position, seed in enumerate(seeds, 1):
+            if processes.is_main:
+                print(f"== seed {seed} ({position}/{len(seeds)}): {seed_folder(root, seed)}", flush=True)
+            lab.run_in_folder(configs[seed], seed_folder(root, seed), threads=threads,
+                              allow_code_change=allow_code_change)
     processes.wait()  # every seed's metrics are written before the main process reads them
     table = []
     if processes.is_main:
@@ -79,6 +97,21 @@ def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
         print(f"Aggregate: {root / AGGREGATE_FILE}  "
               f"(compare seed folders with `imagelab compare {root}/seed_* --out DIR`)")
     return SeedRuns(root, {seed: lab.load_run(seed_folder(root, seed)) for seed in seeds}, table)
+
+
+def _run_seeds_side_by_side(configs: dict[int, RunConfig], root: Path, jobs: int, threads: int | None,
+                            allow_code_change: bool) -> None:
+    """The unfinished seeds ``jobs`` at a time; RunsFailedError naming each that failed, after all are done."""
+    pending = []
+    for seed, config in configs.items():
+        if run_status(seed_folder(root, seed)) == "complete":
+            print(f"== seed {seed}: complete, skipped", flush=True)
+        else:
+            pending.append(Job(seed_folder(root, seed).name, config, seed_folder(root, seed), allow_code_change))
+    outcomes = run_side_by_side(pending, jobs, threads, root / JOB_LOGS_DIR) if pending else []
+    failures = [outcome.describe_failure() for outcome in outcomes if outcome.failed]
+    if failures:
+        raise RunsFailedError("; ".join(failures))
 
 
 def parse_seeds(text: str) -> list[int]:

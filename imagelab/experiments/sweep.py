@@ -13,8 +13,9 @@ A sweep file::
 (for keys that only make sense together, e.g. ``loop.real_fraction`` with ``mix``).
 Each run goes to ``OUT/<name>``, its name made of its grid values
 (``regime-accumulate_seed-1``). Running the sweep again skips finished runs and
-resumes a partial one; ``--list`` prints each run as an ``imagelab run`` command,
-to hand one run to each job of a cluster's job array.
+resumes a partial one; ``--jobs N`` runs N of them at a time on this machine, the
+CPUs split between them (experiments/jobs.py); ``--list`` prints each run as an
+``imagelab run`` command, to hand one run to each job of a cluster's job array.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import math
 import re
 import shlex
@@ -35,11 +35,12 @@ import yaml
 from imagelab import lab
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import StageFailedError, UserError
+from imagelab.experiments.jobs import Job, check_jobs, refuse_jobs_when_launched, run_side_by_side, run_status
 from imagelab.experiments.seeds import mean_interval
 from imagelab.metrics.suite import built_in_headline
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
-from imagelab.runs.layout import MANIFEST_FILE
+from imagelab.runs.layout import JOB_LOGS_DIR
 from imagelab.runs.record import load_run
 
 MARKER = ".imagelab-sweep"
@@ -120,28 +121,37 @@ def load_sweep(source: str) -> Sweep:
     return Sweep(path.stem, config, runs)
 
 
-def run_sweep(sweep: Sweep, out: Path) -> list[str]:
+def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None) -> list[str]:
     """Run every unfinished run in ``out``/<name>, then write and print the summary; returns failed runs.
 
+    ``jobs`` runs at a time, each in a process of its own with its share of the CPUs
+    (experiments/jobs.py); ``threads``: each run's torch threads (default: its share).
     In a multi-process launch every process goes through the runs together (each run
     is split between them) and the main process alone prints and writes the summary.
     """
     _, processes = lab.join_processes(load_config(sweep.config, sweep.runs[0].overrides))
+    refuse_jobs_when_launched(check_jobs(jobs), processes)
     say = print if processes.is_main else (lambda *args, **kwargs: None)
     with processes.main_first():
         _prepare(out, sweep)
-    failed = []
+    failed, side_by_side = [], []
     for position, run in enumerate(sweep.runs, 1):
         folder = out / run.name
         if run_status(folder) == "complete":
             say(f"== [{position}/{len(sweep.runs)}] {run.name}: complete, skipped", flush=True)
             continue
+        if jobs > 1:
+            side_by_side.append(Job(run.name, load_config(sweep.config, run.overrides), folder))
+            continue
         say(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
         try:
-            lab.run_in_folder(load_config(sweep.config, run.overrides), folder)
+            lab.run_in_folder(load_config(sweep.config, run.overrides), folder, threads=threads)
         except StageFailedError as error:
             say(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
             failed.append(run.name)
+    if side_by_side:
+        outcomes = run_side_by_side(side_by_side, jobs, threads, out / JOB_LOGS_DIR)
+        failed += [outcome.name for outcome in outcomes if outcome.failed]
     processes.wait()  # every run's metrics are written before the main process reads them
     if not processes.is_main:
         return failed
@@ -162,13 +172,6 @@ def list_commands(sweep: Sweep, out: Path) -> list[str]:
     head = ["imagelab", "run"] + ([sweep.config] if sweep.config else [])
     # --out last, after the overrides: the run's folder ends each line, where a job script finds it.
     return [shlex.join([*head, *run.overrides, "--out", str(out / run.name)]) for run in sweep.runs]
-
-
-def run_status(folder: Path) -> str:
-    try:
-        return str(json.loads((folder / MANIFEST_FILE).read_text()).get("status", "unknown"))
-    except (OSError, ValueError):
-        return "not started"
 
 
 def write_summary(sweep: Sweep, out: Path) -> list[dict]:

@@ -22,7 +22,7 @@ from imagelab.data.splits import RealData
 from imagelab.judge.model import Judge
 from imagelab.judge.pretrained import pretrained_path
 from imagelab.runs.atomic import atomic_directory
-from imagelab.runtime.cache import CACHE_ENV, cache_root
+from imagelab.runtime.cache import CACHE_ENV, building, cache_root
 
 log = logging.getLogger("imagelab")
 
@@ -56,17 +56,21 @@ def obtain_judge(config, data: RealData, device: torch.device, run_judge_dir: Pa
     if (run_judge_dir / "judge.json").exists():
         return Judge.load(run_judge_dir, device), "run folder"
     cached = cache_root() / "judges" / judge_key(config, data.identity)
-    if (cached / "judge.json").exists():
-        judge, origin = Judge.load(cached, device), "cache"
-    else:
-        judge = Judge.train(config.judge, data.judge_train, data.judge_eval, data.breeds, device, seed=JUDGE_SEED)
-        origin = "trained"
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_directory(cached) as temp:
-                judge.save(temp)
-        except OSError as error:  # an unwritable cache only costs time: the run folder keeps its judge
-            log.warning(f"could not cache the judge in {cached}: {error}; set {CACHE_ENV} to a writable folder")
+    # Runs started together (imagelab sweep --jobs) train a missing judge once: the others wait, then load it.
+    with building(cached, "training this judge"):
+        if (cached / "judge.json").exists():
+            judge, origin = Judge.load(cached, device), "cache"
+        else:
+            judge = Judge.train(config.judge, data.judge_train, data.judge_eval, data.breeds, device,
+                                seed=JUDGE_SEED)
+            origin = "trained"
+            try:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_directory(cached) as temp:
+                    judge.save(temp)
+            except OSError as error:  # an unwritable cache only costs time: the run folder keeps its judge
+                log.warning(f"could not cache the judge in {cached}: {error}; "
+                            f"set {CACHE_ENV} to a writable folder")
     with atomic_directory(run_judge_dir) as temp:
         if origin == "cache":
             shutil.copytree(cached, temp, dirs_exist_ok=True)

@@ -42,3 +42,7 @@ AGGREGATE_FILE = "aggregate.csv"  # per generation, each column's mean and inter
 
 def seed_folder(out: Path, seed: int) -> Path:
     return out / f"seed_{seed}"
+
+
+# In a folder of runs made with --jobs N: each run's output and resolved config (<run>.log, <run>.config.yaml).
+JOB_LOGS_DIR = "logs"
