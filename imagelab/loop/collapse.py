@@ -112,7 +112,8 @@ class CollapseLoop:
         with stages.setup_step(self.folder, "data"), self.processes.main_first():
             data = build_real_data(config.data, reservoir_pools(config))
         # What the run really got: images per breed in each split, and files the dataset could not use.
-        self.folder.set("data", {"split_counts": data.realised_counts(), **data.source})
+        self.folder.set("data", {"split_counts": data.realised_counts(), "split_sizes": data.split_sizes,
+                                 **data.source})
         log.info(f"data: {len(data.pool)} real images in the pool, {len(data.breeds)} breeds, "
                  f"{config.data.resolution}px; judge splits {len(data.judge_train)} train / "
                  f"{len(data.judge_eval)} held out")
