@@ -33,6 +33,7 @@ from imagelab.generators import (
     build_generator,
     load_generator,
 )
+from imagelab.judge.adequacy import WARNING_SOURCE, judge_warnings
 from imagelab.judge.cache import obtain_judge
 from imagelab.judge.judgement import Judgement
 from imagelab.judge.model import JUDGING_BATCH, Judge
@@ -92,6 +93,7 @@ class CollapseLoop:
         self.metrics = self._build_metrics()
         self.samples_per_generation = self._samples_per_generation()
         self.real = self._measure(0, data.pool, data.pool)
+        self._warn_if_the_judge_is_weak()
 
         samples: list[ImageSet] = []
         judgements: list[Judgement] = []  # the judge on each generation's samples, for the filters
@@ -130,6 +132,17 @@ class CollapseLoop:
         self.folder.set("judge", {"model": config.judge.model, "origin": origin, "accuracy": judge.accuracy,
                                   "threshold": judge.threshold})
         return judge
+
+    def _warn_if_the_judge_is_weak(self) -> None:
+        """Log and record (manifest ``warnings``) a judge too weak to count breeds, with the settings to raise."""
+        if not self.processes.is_main:
+            return
+        train_per_breed = len(self.data.judge_train) // len(self.data.breeds)
+        warnings = judge_warnings(self.judge, self.rows[0]["share_unrecognized"], train_per_breed)
+        for warning in warnings:
+            log.warning(warning["message"])
+        others = [w for w in self.folder.manifest.get("warnings", []) if w.get("source") != WARNING_SOURCE]
+        self.folder.set("warnings", others + warnings)
 
     def _detection_floors(self) -> dict[str, float]:
         """The configured common floor, or each breed's from the judge's false-positive bound."""
