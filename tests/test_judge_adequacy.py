@@ -10,6 +10,7 @@ from imagelab.cli import main
 from imagelab.config import load_config
 from imagelab.judge.adequacy import MAX_REAL_UNRECOGNIZED, accuracy_floor, judge_warnings
 from imagelab.judge.cache import judge_key
+from imagelab.judge.calibration import clopper_pearson_lower
 from imagelab.judge.config import JudgeConfig
 from imagelab.judge.training import training_schedule
 
@@ -43,19 +44,29 @@ def test_accuracy_floor_is_half_way_from_chance_to_perfect():
     assert accuracy_floor(2) == 0.75 and accuracy_floor(4) == 0.625 and abs(accuracy_floor(10) - 0.55) < 1e-12
 
 
+def test_clopper_pearson_lower_bound():
+    assert abs(clopper_pearson_lower(14, 14) - 0.05 ** (1 / 14)) < 1e-9  # all n: P(X = n) = p^n = 0.05
+    assert clopper_pearson_lower(0, 14) == 0.0
+    assert 0.0 < clopper_pearson_lower(3, 100) < 0.03
+
+
 def test_warnings_name_what_is_weak_and_the_settings_to_raise():
-    assert judge_warnings(weak_judge(0.96), 0.01, 300) == []
-    assert judge_warnings(weak_judge(0.63), MAX_REAL_UNRECOGNIZED, 300) == []  # both just inside
-    warnings = judge_warnings(weak_judge(0.225), 1.0, 20)
+    assert judge_warnings(weak_judge(0.96), 0.01, 2480, 300) == []
+    assert judge_warnings(weak_judge(0.63), MAX_REAL_UNRECOGNIZED, 2480, 300) == []  # both just inside
+    # On a small pool one image is several percent: 1 of 14 is no evidence of a judge rejecting real
+    # images beyond its 0.5%, 2 of 14 are.
+    assert judge_warnings(weak_judge(0.96), 1 / 14, 14, 300) == []
+    assert [w["check"] for w in judge_warnings(weak_judge(0.96), 2 / 14, 14, 300)] == ["real_unrecognized"]
+    warnings = judge_warnings(weak_judge(0.225), 1.0, 14, 20)
     assert [w["check"] for w in warnings] == ["judge_accuracy", "real_unrecognized"]
     accuracy, unrecognized = (w["message"] for w in warnings)
     assert "held-out accuracy 22.5% for 4 breeds (chance 25.0%, warning below 62.5%)" in accuracy
-    assert "100.0% of the real pool (generation 0) unrecognized (warning above 5%)" in unrecognized
+    assert "100.0% of the real pool (generation 0, 14 of 14 images) unrecognized (warning above 5%)" in unrecognized
     for message in (accuracy, unrecognized):
         assert "20 images per breed in 6 optimiser steps (6 epochs)" in message
         for key in ("data.judge_train_per_breed", "judge.epochs (now 6)", "judge.min_steps (now 120)"):
             assert key in message
-    fixed = judge_warnings(weak_judge(0.9, confidence_threshold=0.99), 0.2, 300)
+    fixed = judge_warnings(weak_judge(0.9, confidence_threshold=0.99), 0.2, 2480, 300)
     assert [w["check"] for w in fixed] == ["real_unrecognized"]
     assert "judge.confidence_threshold (now 0.99)" in fixed[0]["message"]
 

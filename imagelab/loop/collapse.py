@@ -138,7 +138,8 @@ class CollapseLoop:
         if not self.processes.is_main:
             return
         train_per_breed = len(self.data.judge_train) // len(self.data.breeds)
-        warnings = judge_warnings(self.judge, self.rows[0]["share_unrecognized"], train_per_breed)
+        warnings = judge_warnings(self.judge, self.rows[0]["share_unrecognized"], len(self.data.pool),
+                                  train_per_breed)
         for warning in warnings:
             log.warning(warning["message"])
         others = [w for w in self.folder.manifest.get("warnings", []) if w.get("source") != WARNING_SOURCE]
