@@ -31,6 +31,7 @@ import yaml
 
 from imagelab.config_fields import Bounds, bounded, local_path
 from imagelab.data import DATASETS
+from imagelab.data.split_sizes import RENDERED_SIZES
 from imagelab.errors import ConfigError
 from imagelab.generators import GENERATORS, GeneratorConfig
 from imagelab.judge.model import JudgeConfig
@@ -69,7 +70,9 @@ class ImbalanceConfig:
     # counts: explicit counts per breed; none: max_count for every breed.
     profile: str = bounded("exponential", choices=("exponential", "zipf", "step", "counts", "none"))
     ratio: float = bounded(100.0, ge=1.0)
-    max_count: int = bounded(1000, ge=1)
+    # Images of the pool's largest breed. None: 1000 for the rendered toy dogs; for photos, the largest count
+    # whose pool (by the profile) and reference set fit in every breed's photos (imagelab/data/split_sizes.py).
+    max_count: int | None = bounded(None, ge=1)
     minority_fraction: float = bounded(0.5, ge=0.0, le=1.0)
     counts: list[int] | None = bounded(None, ge=0)
 
@@ -81,16 +84,33 @@ class DataConfig:
     resolution: int = bounded(32, ge=8, le=1024)
     breeds: list[str] | None = None  # a subset and order of the dataset's breeds; default all
     imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
-    judge_train_per_breed: int = bounded(300, ge=1)  # balanced split the judge learns
+    # Balanced split the judge learns. None: 300 for the rendered toy dogs; for photos, 30% of the smallest
+    # breed's usable photos (imagelab/data/split_sizes.py, docs/datasets.md).
+    judge_train_per_breed: int | None = bounded(None, ge=1)
     # Balanced held-out split for the judge's accuracy, threshold and detection floors: 300 per breed puts a
     # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700),
     # and makes the detectability test need 12 samples of a breed beside 1,000 of another (docs/metrics.md).
-    eval_per_breed: int = bounded(300, ge=1)
+    # None: 300 for the toy dogs; for photos, 20% of the smallest breed's usable photos.
+    eval_per_breed: int | None = bounded(None, ge=1)
     # Photos on disk (data.name folder or oxford_pets): a file that cannot be used is skipped and logged, or,
     # with strict, stops the run; photos with a shorter side below min_side pixels count as unusable.
     strict: bool = False
     min_side: int = bounded(8, ge=1)
     download: bool = False  # oxford_pets only: fetch the dataset into data.root (needs network)
+
+    def __post_init__(self) -> None:
+        # A rendered dataset has no photo count to derive sizes from: sizes left out get its fixed defaults
+        # here, so the resolved config (config.yaml) holds them. Photo datasets keep None until their photos
+        # are counted (build_real_data). An unknown data.name is refused later, naming what exists.
+        try:
+            dataset = DATASETS.get(self.name)
+        except LookupError:
+            return
+        if getattr(dataset, "rendered", False):
+            for name, value in RENDERED_SIZES.items():
+                owner = self.imbalance if name == "max_count" else self
+                if getattr(owner, name) is None:
+                    setattr(owner, name, value)
 
 
 @dataclass

@@ -13,6 +13,7 @@ TINY_OVERRIDES = [
     "data.judge_train_per_breed=40",
     "data.eval_per_breed=20",
     "judge.epochs=1",
+    "judge.min_steps=0",  # one epoch means one step here: fast, and a weak judge (tests that need a good one say so)
     "generator.epochs=1",
     "loop.generations=2",
     "eval.grid_samples=16",

@@ -6,6 +6,7 @@ total-variation distance 0.10 of the real pool, at most 5% unrecognized.
 """
 
 import csv
+import json
 
 from imagelab.cli import main
 
@@ -15,6 +16,7 @@ def test_default_generation_one_reproduces_the_real_pool(tmp_path):
     with open(tmp_path / "run" / "metrics.csv") as handle:
         real, first = list(csv.DictReader(handle))
     assert float(real["share_unrecognized"]) <= 0.01  # the judge recognizes the real pool
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["warnings"] == []  # nor is it weak
     assert float(first["tv_to_real"]) <= 0.10
     assert float(first["share_unrecognized"]) <= 0.05
     # No common breed is lost in the first step, and the tail keeps most of its mass. (Not "all ten alive":

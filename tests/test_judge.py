@@ -119,7 +119,7 @@ def test_save_load_round_trip(judge, splits, tmp_path):
 
 def test_same_seed_same_weights(splits):
     train_set, eval_set = splits
-    tiny = replace(SMALL, epochs=1)
+    tiny = replace(SMALL, epochs=1, min_steps=0)
     small_train = train_set.subset(slice(0, None, 4))
 
     def weights(seed: int) -> dict[str, torch.Tensor]:

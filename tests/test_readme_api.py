@@ -11,7 +11,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 # loop.generations stays, since the lines after it read that generation back.
 TINY = ["data.resolution=16", "data.breeds=[golden_retriever,dachshund,petit_basset_griffon_vendeen]",
         "data.imbalance.max_count=60", "data.imbalance.ratio=10", "data.judge_train_per_breed=40",
-        "data.eval_per_breed=20", "judge.epochs=1", "generator.epochs=1", "eval.grid_samples=16", "device=cpu"]
+        "data.eval_per_breed=20", "judge.epochs=1", "judge.min_steps=0", "generator.epochs=1", "eval.grid_samples=16",
+        "device=cpu"]
 TINY_DDPM = ["generator.base_channels=8", "generator.channel_mult=[1,2]", "generator.sampling_steps=2"]
 
 

@@ -5,7 +5,9 @@ this class preprocesses them (through the cache in ``photo_cache``), reports the
 files it could not use, and gives every split its own images. Each breed's photos
 are shuffled once by a seed derived from the breed's name, never from the run seed,
 and cut into consecutive runs in the order of ``SPLIT_SIZES``; a breed that holds
-too few photos for what the config asks stops the run with the numbers.
+too few photos for what the config asks stops the run with the numbers. Split sizes
+the config leaves out are derived from the usable photos of each breed
+(``usable_counts``, ``imagelab.data.split_sizes``).
 """
 
 from __future__ import annotations
@@ -36,20 +38,23 @@ class PhotoDataset(Dataset):
         self.files_by_breed = files_by_breed
         self.breeds = tuple(files_by_breed)
         self.photos: dict[str, BreedPhotos] = {}
+        self._loaded: tuple[tuple[str, ...], int] | None = None  # (breeds, resolution) that self.photos holds
+
+    def usable_counts(self, breeds: list[int], resolution: int) -> list[int]:
+        names = [self.breeds[i] for i in breeds]
+        self._require_files(names)
+        self._load(names, resolution)
+        return [len(self.photos[name].images) for name in names]
 
     def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
                     resolution: int) -> dict[str, list[torch.Tensor]]:
         names = [self.breeds[i] for i in breeds]
+        self._require_files(names)
         for position, name in enumerate(names):
-            if not self.files_by_breed[name]:
-                raise DataError(f"breed '{name}' has no image files in {self.source}; add its photos, or leave "
-                                f"it out of data.breeds (or delete its empty folder)")
             # Before minutes of decoding: even if every file were usable, would there be enough?
             _check_enough(name, {split: counts[position] for split, counts in sizes.items()},
                           len(self.files_by_breed[name]), "files")
-        self.photos = load_photos({n: self.files_by_breed[n] for n in names}, self.source, resolution,
-                                  self.config.min_side)
-        self._report_skipped(names)
+        self._load(names, resolution)
         drawn: dict[str, list[torch.Tensor]] = {split: [] for split in sizes}
         for position, name in enumerate(names):
             images = self.photos[name].images
@@ -62,6 +67,21 @@ class PhotoDataset(Dataset):
                 drawn[split].append(images[order[start:start + count]])
                 start += count
         return drawn
+
+    def _require_files(self, names: list[str]) -> None:
+        for name in names:
+            if not self.files_by_breed[name]:
+                raise DataError(f"breed '{name}' has no image files in {self.source}; add its photos, or leave "
+                                f"it out of data.breeds (or delete its empty folder)")
+
+    def _load(self, names: list[str], resolution: int) -> None:
+        """Decode (or read from the cache) the photos of ``names``, once per breeds and resolution."""
+        if self._loaded == (tuple(names), resolution):
+            return
+        self.photos = load_photos({n: self.files_by_breed[n] for n in names}, self.source, resolution,
+                                  self.config.min_side)
+        self._report_skipped(names)
+        self._loaded = (tuple(names), resolution)
 
     def _report_skipped(self, names: list[str]) -> None:
         """Log every file that could not be used; stop on the first one with data.strict."""

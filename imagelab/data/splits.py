@@ -13,7 +13,9 @@ The splits depend only on the data config, never on the run seed: runs with othe
 seeds share the same real data and the same (cached) judge. A rendered dataset
 (toydogs) draws each split from its own seeds; a finite one (photos on disk) deals
 each breed's images out to all splits at once, in the order of ``SPLIT_SIZES``,
-so no image lands in two splits.
+so no image lands in two splits. How many images each split gets is the config's
+choice, or, for sizes it leaves out on a photo dataset, derived from the breeds'
+photo counts (``split_sizes``).
 """
 
 from __future__ import annotations
@@ -25,19 +27,19 @@ from typing import Any, Callable
 import torch
 
 from imagelab.data.imageset import ImageSet
-from imagelab.data.imbalance import breed_counts
+from imagelab.data.split_sizes import SplitSizes, left_to_derive, plan_split_sizes
 from imagelab.errors import ConfigError
 from imagelab.registry import Registry
 
-# Images per breed of each split, from (DataConfig, the pool's per-breed counts). The judge's splits come first:
-# a finite dataset deals images out in this order, so the judge's images do not depend on the pool's settings.
+# Images per breed of each split, from the run's SplitSizes. The judge's splits come first: a finite dataset
+# deals images out in this order, so the judge's images do not depend on the pool's settings.
 # Adding a split is one entry here.
-SplitSize = Callable[[Any, list[int]], list[int]]
+SplitSize = Callable[[SplitSizes], list[int]]
 SPLIT_SIZES: dict[str, SplitSize] = {
-    "judge_train": lambda data, pool: [data.judge_train_per_breed] * len(pool),
-    "judge_eval": lambda data, pool: [data.eval_per_breed] * len(pool),
-    "reference": lambda data, pool: list(pool),
-    "pool": lambda data, pool: list(pool),
+    "judge_train": lambda sizes: [sizes.judge_train_per_breed] * len(sizes.pool_counts),
+    "judge_eval": lambda sizes: [sizes.eval_per_breed] * len(sizes.pool_counts),
+    "reference": lambda sizes: list(sizes.pool_counts),
+    "pool": lambda sizes: list(sizes.pool_counts),
 }
 SPLITS = tuple(SPLIT_SIZES)
 
@@ -46,6 +48,14 @@ class Dataset(ABC):
     """A source of real images, grouped by breed."""
 
     breeds: tuple[str, ...]
+    # Rendered on demand (the toy dogs): any number of images, fixed default split sizes, and backgrounds
+    # without a dog that the judge's outlier exposure may use. False: photos, counted and used as they are.
+    rendered: bool = False
+
+    def usable_counts(self, breeds: list[int], resolution: int) -> list[int] | None:
+        """Usable images of each of ``breeds`` (dataset indices) at ``resolution``, or None when there is no
+        limit; split sizes the config leaves out are derived from these counts."""
+        return None
 
     @classmethod
     def check_source(cls, config) -> None:
@@ -77,6 +87,8 @@ class RealData:
     reservoir: tuple[ImageSet, ...] = ()  # pool-sized blocks of fresh real images, block j for the j-th fresh draw
     identity: dict[str, Any] = field(default_factory=dict)  # Dataset.identity(), for cache keys
     source: dict[str, Any] = field(default_factory=dict)  # Dataset.report(), for the manifest
+    split_sizes: dict[str, Any] = field(default_factory=dict)  # SplitSizes.record(), for the manifest and cache keys
+    rendered: bool = False  # Dataset.rendered: toy dogs, not photos
 
     def __getattr__(self, name: str) -> ImageSet:
         # data.pool, data.judge_train, ...: every split is an attribute without a field of its own.
@@ -96,10 +108,11 @@ def build_real_data(config, reservoir_pools: int = 0) -> RealData:
     pool-sized reservoir blocks of fresh real images (regime mix with real_source fresh)."""
     dataset = DATASETS.get(config.name)(config)
     order = breed_order(dataset.breeds, config.breeds)
-    imbalance = config.imbalance
-    pool_counts = breed_counts(imbalance.profile, len(order), max_count=imbalance.max_count, ratio=imbalance.ratio,
-                               minority_fraction=imbalance.minority_fraction, counts=imbalance.counts)
-    sizes = {name: size(config, pool_counts) for name, size in SPLIT_SIZES.items()}
+    # Photos are counted (decoded, through their cache) only when a size is left to derive from them.
+    usable = dataset.usable_counts(order, config.resolution) if left_to_derive(config) else None
+    plan = plan_split_sizes(config, [dataset.breeds[i] for i in order], usable, 2 + reservoir_pools)
+    pool_counts = plan.pool_counts
+    sizes = {name: size(plan) for name, size in SPLIT_SIZES.items()}
     if reservoir_pools:
         sizes["reservoir"] = [count * reservoir_pools for count in pool_counts]
     drawn = dataset.draw_splits(order, sizes, config.resolution)
@@ -109,7 +122,8 @@ def build_real_data(config, reservoir_pools: int = 0) -> RealData:
         splits[name] = ImageSet.create(torch.cat(parts), torch.cat(labels))
     reservoir = _reservoir_blocks(splits.pop("reservoir", None), pool_counts, reservoir_pools)
     return RealData(breeds=tuple(dataset.breeds[i] for i in order), splits=splits, reservoir=reservoir,
-                    identity=dataset.identity(), source=dataset.report())
+                    identity=dataset.identity(), source=dataset.report(), split_sizes=plan.record(),
+                    rendered=dataset.rendered)
 
 
 def _reservoir_blocks(reservoir: ImageSet | None, pool_counts: list[int], blocks: int) -> tuple[ImageSet, ...]:

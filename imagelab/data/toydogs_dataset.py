@@ -13,6 +13,7 @@ from imagelab.seeding import derive_seed
 @DATASETS.register("toydogs")
 class ToyDogs(Dataset):
     breeds = BREEDS
+    rendered = True  # any number of dogs, and their backgrounds without one
 
     def __init__(self, config) -> None:
         self.check_source(config)

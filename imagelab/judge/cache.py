@@ -2,9 +2,11 @@
 
 The cache lives in ``$IMAGELAB_CACHE`` (default ``~/.cache/imagelab``), under
 ``judges/<key>/``, where the key hashes everything the judge's training depends on:
-the data identity (dataset, root, resolution, breeds, split sizes) and the judge
-config. Imbalance settings and the run seed do not enter: every run on the same
-data is judged by the same instrument.
+the data identity (dataset, root, resolution, breeds, split sizes as realised, so a
+size derived from the photo counts counts too, and the kinds of degenerate images
+its outlier exposure uses) and the judge config (``judge.min_steps`` included).
+Imbalance settings and the run seed do not enter: every run on the same data is
+judged by the same instrument.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import torch
 
 from imagelab.data.splits import RealData
+from imagelab.judge.degenerate import KINDS, PHOTO_KINDS
 from imagelab.judge.model import Judge
 from imagelab.judge.pretrained import pretrained_path
 from imagelab.runs.atomic import atomic_directory
@@ -27,18 +30,29 @@ from imagelab.runtime.cache import CACHE_ENV, building, cache_root
 log = logging.getLogger("imagelab")
 
 JUDGE_SEED = 0  # the judge is a fixed instrument: it does not follow the run seed
-CACHE_FORMAT = 3  # bump when the judge's training code or the toydogs renderer changes what a cached judge means
+CACHE_FORMAT = 4  # bump when the judge's training code or the toydogs renderer changes what a cached judge means
 
 
-def judge_key(config, data_identity: dict | None = None) -> str:
+def outlier_kinds(data: RealData) -> tuple[str, ...]:
+    """The degenerate images the judge learns to reject: with the renderer's empty backgrounds for the toy
+    dogs, only ones made from the photos themselves for photos (``imagelab.judge.degenerate``)."""
+    return KINDS if data.rendered else PHOTO_KINDS
+
+
+def judge_key(config, data_identity: dict | None = None, split_sizes: dict | None = None,
+              kinds: tuple[str, ...] = KINDS) -> str:
     """Hash of what the judge's training depends on (``config`` is the RunConfig; ``data_identity`` the
-    dataset's own, e.g. its file list, see ``RealData.identity``)."""
+    dataset's own, e.g. its file list, see ``RealData.identity``; ``split_sizes`` the realised sizes,
+    ``RealData.split_sizes``; ``kinds`` its outlier kinds)."""
     data = config.data
+    sizes = split_sizes or {}
     identity = {
         "format": CACHE_FORMAT,
         "data": {"name": data.name, "root": data.root, "resolution": data.resolution, "breeds": data.breeds,
-                 "judge_train_per_breed": data.judge_train_per_breed, "eval_per_breed": data.eval_per_breed},
+                 "judge_train_per_breed": sizes.get("judge_train_per_breed", data.judge_train_per_breed),
+                 "eval_per_breed": sizes.get("eval_per_breed", data.eval_per_breed)},
         "judge": dataclasses.asdict(config.judge),
+        "outlier_kinds": list(kinds),
     }
     if data_identity:
         identity["source"] = data_identity
@@ -55,14 +69,15 @@ def obtain_judge(config, data: RealData, device: torch.device, run_judge_dir: Pa
     """
     if (run_judge_dir / "judge.json").exists():
         return Judge.load(run_judge_dir, device), "run folder"
-    cached = cache_root() / "judges" / judge_key(config, data.identity)
+    kinds = outlier_kinds(data)
+    cached = cache_root() / "judges" / judge_key(config, data.identity, data.split_sizes, kinds)
     # Runs started together (imagelab sweep --jobs) train a missing judge once: the others wait, then load it.
     with building(cached, "training this judge"):
         if (cached / "judge.json").exists():
             judge, origin = Judge.load(cached, device), "cache"
         else:
             judge = Judge.train(config.judge, data.judge_train, data.judge_eval, data.breeds, device,
-                                seed=JUDGE_SEED)
+                                seed=JUDGE_SEED, outlier_kinds=kinds)
             origin = "trained"
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)

@@ -44,3 +44,10 @@ def clopper_pearson_upper(successes: int, trials: int, confidence: float = FLOOR
     if successes >= trials:
         return 1.0
     return float(beta.ppf(confidence, successes + 1, trials - successes))
+
+
+def clopper_pearson_lower(successes: int, trials: int, confidence: float = FLOOR_CONFIDENCE) -> float:
+    """One-sided lower bound of a binomial rate (exact, never above the observed rate; 0 without successes)."""
+    if trials <= 0 or successes <= 0:
+        return 0.0
+    return float(beta.ppf(1.0 - confidence, successes, trials - successes + 1))

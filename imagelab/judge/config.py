@@ -17,6 +17,11 @@ class JudgeConfig:
     # (test_byobnet, test_efficientnet, test_convnext, test_vit) reached 73-98% in similar time.
     model: str = "test_resnet"
     epochs: int = bounded(6, ge=1)
+    # At least this many optimiser steps: a small split gets more epochs, epochs = max(epochs,
+    # ceil(min_steps / batches per epoch)). Sized from the toy dogs' 3,000 images (23 batches of 128 a
+    # epoch, 138 steps in 6 epochs), so the default lab trains as before, and a photo split of a few
+    # dozen images per breed is no longer stopped after a dozen steps. 0: epochs alone decide.
+    min_steps: int = bounded(120, ge=0)
     batch_size: int = bounded(128, ge=2)  # real images per batch
     lr: float = bounded(6e-3, ge=0.0)  # peak of the one-cycle schedule (AdamW)
     weight_decay: float = bounded(5e-4, ge=0.0)

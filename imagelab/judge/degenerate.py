@@ -6,6 +6,12 @@ mean-colour blobs (a VAE decoding its prior), noise, or background without a dog
 The judge sees a stream of them while training (outlier exposure) and the tests
 check, with other seeds and other parameters, that they end up unrecognized.
 
+Which kinds the judge sees depends on the data: the toy renderer can draw its
+backgrounds without a dog (``KINDS``), photos cannot, so for photos the "no dog"
+images are made from the dataset's own photos instead (``PHOTO_KINDS``): patches
+of a photo shuffled, which keeps its colours and textures but not its dog, and
+flat fields of a photo's mean colour, besides the blurred photos, blobs and noise.
+
 The makers take and return uint8 images (N, 3, H, W), are seeded, and work on a
 whole batch at once. Sizes are given "in pixels at 32 px" and scale with the
 resolution, so the same defaults mean the same thing at 64 or 128 px.
@@ -16,6 +22,7 @@ cannot do in one call) is shared with the judge's augmentation.
 from __future__ import annotations
 
 import math
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +30,10 @@ import torch.nn.functional as F
 from imagelab.data.toydogs import render_backgrounds
 from imagelab.seeding import derive_seed, torch_generator
 
-KINDS = ("blurred", "blobs", "noise", "backgrounds")
+KINDS = ("blurred", "blobs", "noise", "backgrounds")  # for the rendered toy dogs
+PHOTO_KINDS = ("blurred", "blobs", "noise", "shuffled", "flat")  # for photos: all made from the photos themselves
 REFERENCE_RESOLUTION = 32  # sizes in this module are pixels at this resolution
+SHUFFLE_GRID = 4  # patch_shuffled cuts an image into SHUFFLE_GRID x SHUFFLE_GRID patches
 
 
 def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -112,6 +121,34 @@ def noise(n: int, resolution: int, seed: int) -> torch.Tensor:
     return _to_uint8(out * 255.0)
 
 
+def patch_shuffled(images: torch.Tensor, seed: int, grid: int = SHUFFLE_GRID) -> torch.Tensor:
+    """Each image cut into ``grid`` x ``grid`` patches put back in a random order of its own.
+
+    Colours and local texture stay, the shape of the dog does not: what a generator
+    that learnt fur but not dogs makes. Rows and columns beyond a whole number of
+    patches (a side not divisible by ``grid``) are kept in place.
+    """
+    n, c, h, w = images.shape
+    ph, pw = h // grid, w // grid
+    generator = torch_generator(derive_seed(seed, "shuffled"))
+    order = torch.argsort(torch.rand(n, grid * grid, generator=generator), dim=1)  # (N, grid^2) a permutation each
+    core = images[:, :, :ph * grid, :pw * grid]
+    # (N, C, grid, ph, grid, pw) -> (N, grid^2, C, ph, pw): one row per patch, in reading order.
+    patches = core.reshape(n, c, grid, ph, grid, pw).permute(0, 2, 4, 1, 3, 5).reshape(n, grid * grid, c, ph, pw)
+    patches = patches[torch.arange(n)[:, None], order]
+    shuffled = patches.reshape(n, grid, grid, c, ph, pw).permute(0, 3, 1, 4, 2, 5).reshape(n, c, ph * grid, pw * grid)
+    out = images.clone()
+    out[:, :, :ph * grid, :pw * grid] = shuffled
+    return out
+
+
+def flat_colour(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """Each image replaced by its mean colour everywhere, with the faint speckle of a decoder."""
+    generator = torch_generator(derive_seed(seed, "flat"))
+    mean = images.float().mean(dim=(2, 3), keepdim=True).expand(images.shape)
+    return _to_uint8(mean + 2.5 * torch.randn(images.shape, generator=generator))
+
+
 def blank_backgrounds(n: int, resolution: int, seed: int) -> torch.Tensor:
     """Toy-dog backgrounds with no dog in them (uint8 (n, 3, R, R))."""
 
@@ -120,28 +157,43 @@ def blank_backgrounds(n: int, resolution: int, seed: int) -> torch.Tensor:
 
 def degenerate_sets(real_images: torch.Tensor, n_per_kind: int, seed: int,
                     blur_sigma: tuple[float, float] = (2.0, 6.0),
-                    blob_radius: tuple[float, float] = (4.0, 9.0)) -> dict[str, torch.Tensor]:
-    """``n_per_kind`` degenerate images of each kind in KINDS, made from ``real_images``.
+                    blob_radius: tuple[float, float] = (4.0, 9.0),
+                    kinds: Sequence[str] = KINDS) -> dict[str, torch.Tensor]:
+    """``n_per_kind`` degenerate images of each of ``kinds`` (KINDS or PHOTO_KINDS), made from ``real_images``.
 
-    Blurred images and blobs start from real images drawn with replacement. The
-    judge trains on these defaults; tests should use other seeds and parameters.
+    Blurred images, blobs, shuffled patches and flat colours start from real images
+    drawn with replacement. The judge trains on these defaults; tests should use
+    other seeds and parameters.
     """
+    unknown = [kind for kind in kinds if kind not in (*KINDS, *PHOTO_KINDS)]
+    if unknown:
+        known = ", ".join(dict.fromkeys(KINDS + PHOTO_KINDS))
+        raise ValueError(f"unknown degenerate kind '{unknown[0]}'; known: {known}")
     resolution = real_images.shape[-1]
     picks = torch.randint(len(real_images), (2, n_per_kind), generator=torch_generator(derive_seed(seed, "picks")))
-    return {
-        "blurred": blurred(real_images[picks[0]], blur_sigma, derive_seed(seed, "blurred")),
-        "blobs": mean_colour_blobs(real_images[picks[1]], derive_seed(seed, "blobs"), radius=blob_radius),
-        "noise": noise(n_per_kind, resolution, derive_seed(seed, "noise")),
-        "backgrounds": blank_backgrounds(n_per_kind, resolution, derive_seed(seed, "backgrounds")),
+
+    def sources(kind: str) -> torch.Tensor:
+        """Real images for ``kind`` (the two original kinds keep their draw, so toy-dog training is unchanged)."""
+        generator = torch_generator(derive_seed(seed, "picks", kind))
+        return real_images[torch.randint(len(real_images), (n_per_kind,), generator=generator)]
+
+    makers: dict[str, Callable[[], torch.Tensor]] = {
+        "blurred": lambda: blurred(real_images[picks[0]], blur_sigma, derive_seed(seed, "blurred")),
+        "blobs": lambda: mean_colour_blobs(real_images[picks[1]], derive_seed(seed, "blobs"), radius=blob_radius),
+        "noise": lambda: noise(n_per_kind, resolution, derive_seed(seed, "noise")),
+        "backgrounds": lambda: blank_backgrounds(n_per_kind, resolution, derive_seed(seed, "backgrounds")),
+        "shuffled": lambda: patch_shuffled(sources("shuffled"), derive_seed(seed, "shuffled")),
+        "flat": lambda: flat_colour(sources("flat"), derive_seed(seed, "flat")),
     }
+    return {kind: makers[kind]() for kind in kinds}
 
 
 def degenerate_mix(real_images: torch.Tensor, n: int, seed: int, blur_sigma: tuple[float, float] = (2.0, 6.0),
-                   blob_radius: tuple[float, float] = (4.0, 9.0)) -> torch.Tensor:
-    """``n`` degenerate images (uint8 (n, 3, H, W)), the kinds in equal shares, shuffled."""
-    per_kind = -(-n // len(KINDS))
-    sets = degenerate_sets(real_images, per_kind, seed, blur_sigma=blur_sigma, blob_radius=blob_radius)
-    mix = torch.cat([sets[kind] for kind in KINDS])
+                   blob_radius: tuple[float, float] = (4.0, 9.0), kinds: Sequence[str] = KINDS) -> torch.Tensor:
+    """``n`` degenerate images (uint8 (n, 3, H, W)), the ``kinds`` in equal shares, shuffled."""
+    per_kind = -(-n // len(kinds))
+    sets = degenerate_sets(real_images, per_kind, seed, blur_sigma=blur_sigma, blob_radius=blob_radius, kinds=kinds)
+    mix = torch.cat([sets[kind] for kind in kinds])
     order = torch.randperm(len(mix), generator=torch_generator(derive_seed(seed, "shuffle")))
     return mix[order[:n]]
 

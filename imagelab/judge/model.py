@@ -22,6 +22,10 @@ Vendéen and a smudged beagle a basset hound, and the rarest breeds then seem to
 thrive on the generator's failures. Training therefore also shows pixel blends of
 two breeds with their mixed label (mixup, Zhang et al., ICLR 2018), so such a dog
 gets split confidence instead of a rare breed's name.
+
+The degenerate images of outlier exposure come from the data: for the rendered toy
+dogs they include the renderer's backgrounds without a dog, for photos only images
+made from the photos themselves (``outlier_kinds``; ``imagelab.judge.degenerate``).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from safetensors.torch import load_file, save_file
 from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.judge.calibration import false_positive_floors, label_confusion
 from imagelab.judge.config import JudgeConfig
-from imagelab.judge.degenerate import blurred, degenerate_sets
+from imagelab.judge.degenerate import KINDS, blurred, degenerate_sets
 from imagelab.judge.judgement import Judgement
 from imagelab.judge.network import autocast, channels_last, forward, prepare
 from imagelab.judge.pretrained import load_pretrained
@@ -60,7 +64,8 @@ class Judge:
     """A trained classifier, its threshold and its accuracy on held-out real data."""
 
     def __init__(self, model: torch.nn.Module, config: JudgeConfig, breeds: Sequence[str], resolution: int,
-                 device: torch.device | str, metrics: dict[str, Any] | None = None) -> None:
+                 device: torch.device | str, metrics: dict[str, Any] | None = None,
+                 outlier_kinds: Sequence[str] = KINDS) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         if channels_last(self.device):
@@ -69,6 +74,11 @@ class Judge:
         self.breeds = tuple(breeds)
         self.resolution = resolution
         metrics = metrics or {}
+        # The degenerate kinds of its outlier exposure and of degenerate_rejected (judges saved before photos
+        # had kinds of their own were all trained with the toy-dog kinds).
+        self.outlier_kinds: tuple[str, ...] = tuple(metrics.get("outlier_kinds", outlier_kinds))
+        # How long it trained: {"epochs", "steps"} (empty for judges saved before this was recorded).
+        self.training: dict[str, int] = metrics.get("training", {})
         # Until calibrated (``Judge.train``), a fixed threshold or none at all.
         self.threshold: float = metrics.get("threshold", config.confidence_threshold or 0.0)
         self.accuracy: float = metrics.get("accuracy", float("nan"))  # argmax accuracy on the eval set
@@ -91,8 +101,13 @@ class Judge:
 
     @classmethod
     def train(cls, config: JudgeConfig, train_set: ImageSet, eval_set: ImageSet, breeds: Sequence[str],
-              device: torch.device | str, seed: int, progress: bool = True) -> Judge:
-        """Train from scratch on ``train_set`` (balanced, labelled), then measure on ``eval_set``."""
+              device: torch.device | str, seed: int, progress: bool = True,
+              outlier_kinds: Sequence[str] = KINDS) -> Judge:
+        """Train from scratch on ``train_set`` (balanced, labelled), then measure on ``eval_set``.
+
+        ``outlier_kinds``: the degenerate images it learns to reject (KINDS for the toy dogs,
+        PHOTO_KINDS for photos, from ``imagelab.judge.degenerate``).
+        """
         device = torch.device(device)
         train_set = train_set.subset(train_set.labels >= 0)
         if len(train_set) == 0 or int(train_set.labels.max()) >= len(breeds):
@@ -105,8 +120,9 @@ class Judge:
                                       drop_rate=config.drop_rate)
             if config.pretrained:
                 load_pretrained(model, config.pretrained, config.model)
-            judge = cls(model, config, breeds, resolution, device)
-            train_classifier(judge.model, config, train_set, device, seed, progress)
+            judge = cls(model, config, breeds, resolution, device, outlier_kinds=outlier_kinds)
+            plan = train_classifier(judge.model, config, train_set, device, seed, progress, judge.outlier_kinds)
+        judge.training = {"epochs": plan.epochs, "steps": plan.steps}
         judge.model.eval()
         judge._calibrate(eval_set)
         judge._measure(eval_set, seed)
@@ -139,7 +155,7 @@ class Judge:
         # Degenerate images from held-out sources, seeds and blur strengths the training never saw.
         low = self.config.outlier_blur_min
         sets = degenerate_sets(eval_set.images, 100, derive_seed(seed, "judge", "check"),
-                               blur_sigma=(1.25 * low, 2.5 * low), blob_radius=(5.0, 8.0))
+                               blur_sigma=(1.25 * low, 2.5 * low), blob_radius=(5.0, 8.0), kinds=self.outlier_kinds)
         self.degenerate_rejected = {kind: (~self.judge(images).recognized).float().mean().item()
                                     for kind, images in sets.items()}
         every = max(1, len(eval_set) // 500)
@@ -194,6 +210,8 @@ class Judge:
             "per_breed_accuracy": self.per_breed_accuracy,
             "real_rejected": self.real_rejected,
             "degenerate_rejected": self.degenerate_rejected,
+            "outlier_kinds": list(self.outlier_kinds),
+            "training": self.training,
             "blur_response": self.blur_response,
             "confusion": self.confusion.tolist(),
             "label_confusion": self.label_confusion.tolist(),

@@ -1,48 +1,76 @@
 """Training the judge: real images with mild augmentation, degenerate images pushed to uniform, breed blends.
 
 See ``imagelab/judge/model.py`` for why each part is there (outlier exposure, mixup of two breeds).
+Training is sized in epochs, but never fewer than ``judge.min_steps`` optimiser steps
+(``training_schedule``): a split of a few dozen photos per breed fills one batch, so six
+epochs of it would be six steps, far too few for a judge trained from scratch.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from imagelab.data.imageset import ImageSet
 from imagelab.judge.config import JudgeConfig
-from imagelab.judge.degenerate import REFERENCE_RESOLUTION, degenerate_mix, gaussian_blur
+from imagelab.judge.degenerate import KINDS, REFERENCE_RESOLUTION, degenerate_mix, gaussian_blur
 from imagelab.judge.network import autocast, forward, prepare
 from imagelab.runtime.finite import check_finite
 from imagelab.runtime.progress import progress_bar
 from imagelab.seeding import derive_seed, torch_generator
 
 
+@dataclass(frozen=True)
+class TrainingSchedule:
+    """How long the judge trains: whole epochs of ``steps_per_epoch`` batches of ``real_per_batch`` real images."""
+
+    epochs: int
+    steps_per_epoch: int
+    real_per_batch: int
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+def training_schedule(config: JudgeConfig, train_images: int) -> TrainingSchedule:
+    """``judge.epochs`` epochs over ``train_images`` images, or more when those are under ``judge.min_steps`` steps."""
+    real_per_batch = min(config.batch_size, train_images)
+    steps_per_epoch = max(1, train_images // real_per_batch)
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    return TrainingSchedule(epochs, steps_per_epoch, real_per_batch)
+
+
 def train_classifier(model: torch.nn.Module, config: JudgeConfig, train_set: ImageSet, device: torch.device, seed: int,
-                     progress: bool) -> None:
-    """Cross-entropy on real images plus, with outlier exposure, cross-entropy to uniform on degenerate ones."""
+                     progress: bool, outlier_kinds: Sequence[str] = KINDS) -> TrainingSchedule:
+    """Cross-entropy on real images plus, with outlier exposure, cross-entropy to uniform on degenerate ones
+    (of ``outlier_kinds``, see ``imagelab.judge.degenerate``); returns the schedule it followed."""
     generator = torch_generator(derive_seed(seed, "judge", "batches"))
     images = train_set.images.to(device)  # uint8, resident on the device
     labels = train_set.labels.to(device)
     n = len(train_set)
-    real_per_batch = min(config.batch_size, n)
-    steps_per_epoch = max(1, n // real_per_batch)
+    plan = training_schedule(config, n)
+    real_per_batch, steps_per_epoch = plan.real_per_batch, plan.steps_per_epoch
     outliers_per_batch = math.ceil(real_per_batch * config.outlier_fraction) if config.outlier_exposure else 0
     blends_per_batch = math.ceil(real_per_batch * config.blend_fraction)
     k = int(labels.max()) + 1
     outlier_blur = (config.outlier_blur_min, 3.0 * config.outlier_blur_min)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
-                                                   total_steps=config.epochs * steps_per_epoch, pct_start=0.25)
+    lr_schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+                                                      total_steps=plan.steps, pct_start=0.25)
     model.train()
-    for epoch in progress_bar(range(config.epochs), "judge training", unit="epoch", enabled=progress):
+    for epoch in progress_bar(range(plan.epochs), "judge training", unit="epoch", enabled=progress):
         order = torch.randperm(n, generator=generator).to(device)
         outliers = None
         if outliers_per_batch:
             # A fresh stream each epoch: new sources, blur strengths and noise.
             outliers = degenerate_mix(train_set.images, steps_per_epoch * outliers_per_batch,
-                                      derive_seed(seed, "judge", "outliers", epoch), blur_sigma=outlier_blur).to(device)
+                                      derive_seed(seed, "judge", "outliers", epoch), blur_sigma=outlier_blur,
+                                      kinds=outlier_kinds).to(device)
         for step in range(steps_per_epoch):
             index = order[step * real_per_batch:(step + 1) * real_per_batch]
             batch = images[index]
@@ -73,7 +101,8 @@ def train_classifier(model: torch.nn.Module, config: JudgeConfig, train_set: Ima
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
+            lr_schedule.step()
+    return plan
 
 
 def _breed_blends(x: torch.Tensor, labels: torch.Tensor, k: int, n: int,

@@ -27,6 +27,7 @@ from imagelab.config import RunConfig
 from imagelab.data.imageset import ImageSet
 from imagelab.data.splits import RealData, build_real_data
 from imagelab.generators import GENERATORS, DataSpec, Generator, build_generator, load_generator
+from imagelab.judge.adequacy import WARNING_SOURCE, judge_warnings
 from imagelab.judge.cache import obtain_judge
 from imagelab.judge.judgement import Judgement
 from imagelab.judge.model import JUDGING_BATCH, Judge
@@ -93,6 +94,7 @@ class CollapseLoop:
         spec = DataSpec(resolution=config.data.resolution, num_classes=len(data.breeds))
         self.checks = GeneratorChecks(config.generator.name, spec)
         self.real = self._measure(0, data.pool, data.pool)
+        self._warn_if_the_judge_is_weak()
 
         samples: list[ImageSet] = []
         judgements: list[Judgement] = []  # the judge on each generation's samples, for the filters
@@ -113,7 +115,8 @@ class CollapseLoop:
         with stages.setup_step(self.folder, "data"), self.processes.main_first():
             data = build_real_data(config.data, reservoir_pools(config))
         # What the run really got: images per breed in each split, and files the dataset could not use.
-        self.folder.set("data", {"split_counts": data.realised_counts(), **data.source})
+        self.folder.set("data", {"split_counts": data.realised_counts(), "split_sizes": data.split_sizes,
+                                 **data.source})
         log.info(f"data: {len(data.pool)} real images in the pool, {len(data.breeds)} breeds, "
                  f"{config.data.resolution}px; judge splits {len(data.judge_train)} train / "
                  f"{len(data.judge_eval)} held out")
@@ -130,6 +133,18 @@ class CollapseLoop:
         self.folder.set("judge", {"model": config.judge.model, "origin": origin, "accuracy": judge.accuracy,
                                   "threshold": judge.threshold})
         return judge
+
+    def _warn_if_the_judge_is_weak(self) -> None:
+        """Log and record (manifest ``warnings``) a judge too weak to count breeds, with the settings to raise."""
+        if not self.processes.is_main:
+            return
+        train_per_breed = len(self.data.judge_train) // len(self.data.breeds)
+        warnings = judge_warnings(self.judge, self.rows[0]["share_unrecognized"], len(self.data.pool),
+                                  train_per_breed)
+        for warning in warnings:
+            log.warning(warning["message"])
+        others = [w for w in self.folder.manifest.get("warnings", []) if w.get("source") != WARNING_SOURCE]
+        self.folder.set("warnings", others + warnings)
 
     def _detection_floors(self) -> dict[str, float]:
         """The configured common floor, or each breed's from the judge's false-positive bound."""

@@ -82,7 +82,8 @@ def settings_to_lower(stage: str, config: RunConfig) -> list[str]:
     if stage == "fit":
         if hasattr(generator, "batch_size"):
             return [f"generator.batch_size (now {generator.batch_size})"]
-        return [f"the pool size (data.imbalance.max_count, now {config.data.imbalance.max_count})"]
+        max_count = config.data.imbalance.max_count or "derived from the photo counts, see manifest.json"
+        return [f"the pool size (data.imbalance.max_count, now {max_count})"]
     if stage == "sample":
         if hasattr(generator, "sample_batch_size"):
             return [f"generator.sample_batch_size (now {generator.sample_batch_size})"]

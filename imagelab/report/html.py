@@ -77,6 +77,7 @@ def _report_context(record: RunRecord, out: Path) -> dict[str, Any]:
         "run": record,
         "generated": time.strftime("%Y-%m-%d %H:%M"),
         "summary": _summary(record),
+        "warnings": run_warnings(record),
         "durations": _durations(record),
         "problems": record.problems + _missing_generations(record.generations),
         "fates": _fates(record, extinct_at),
@@ -89,6 +90,13 @@ def _report_context(record: RunRecord, out: Path) -> dict[str, Any]:
         "config_text": (out / "config.yaml").read_text(encoding="utf-8") if (out / "config.yaml").exists() else None,
         "has_metrics_csv": (out / "metrics.csv").exists(),
     }
+
+
+def run_warnings(record: RunRecord) -> list[str]:
+    """The run's warnings (manifest ``warnings``, e.g. a judge too weak to count breeds), as messages."""
+    listed = record.manifest.get("warnings")
+    entries = listed if isinstance(listed, list) else []
+    return [str(mapping(entry).get("message", entry)) for entry in entries]
 
 
 def extinctions(record: RunRecord) -> dict[str, int | None]:
