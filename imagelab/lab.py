@@ -151,9 +151,12 @@ def run_in_folder(config: RunConfig, out: Path, *, threads: int | None = None,
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
     prefer_determinism(device)
-    folder = _open_run_folder(Path(out), config, processes, allow_code_change)
+    code = code_sources(config)
+    folder = _open_run_folder(Path(out), config, processes, code, allow_code_change)
+    # Plugins log through their own package's logger (logging.getLogger(__name__)); log.txt gets those lines too.
+    plugin_loggers = sorted({source.module.split(".")[0] for source in code} - {LOGGER_NAME})
     try:
-        with run_logging(folder.root / LOG_FILE if processes.is_main else None):
+        with run_logging(folder.root / LOG_FILE if processes.is_main else None, plugin_loggers):
             for change in folder.code_changes:
                 log.warning(f"code changed since this run was made: {change.describe()} (recorded in the manifest's "
                             f"code_changes)")
@@ -208,7 +211,7 @@ def join_processes(config: RunConfig) -> tuple[torch.device, distributed.Process
     return device, distributed.start(cpu=device.type == "cpu")
 
 
-def _open_run_folder(out: Path, config: RunConfig, processes: distributed.Processes,
+def _open_run_folder(out: Path, config: RunConfig, processes: distributed.Processes, code: list[CodeSource],
                      allow_code_change: bool) -> RunFolder:
     """Open (or resume) the folder in the main process; the others follow it, or share its refusal."""
     if processes.is_main:
@@ -216,7 +219,7 @@ def _open_run_folder(out: Path, config: RunConfig, processes: distributed.Proces
             # A stored config is read as today's parser reads it, its relative paths resolved as ours were.
             folder = RunFolder.open(out, config.to_dict(), package_versions(),
                                     resolve=lambda stored: with_absolute_paths(config_from_dict(stored)).to_dict(),
-                                    code=code_sources(config), allow_code_change=allow_code_change)
+                                    code=code, allow_code_change=allow_code_change)
         except UserError as error:
             processes.broadcast(str(error))
             raise

@@ -7,14 +7,17 @@ notebook that runs several labs does not keep writing into the first one's log.
 In a multi-process run only the main process speaks; the others show errors only.
 
 Whatever stops a run (a user error, a failed stage, an interrupt, a bug) is written to
-log.txt with its whole traceback; the terminal gets the CLI's one line only.
+log.txt with its whole traceback; the terminal gets the CLI's one line only. A plugin's
+own logger (named after its package, as ``logging.getLogger(__name__)`` names it) is
+written to log.txt too, at INFO and above; what it prints on the terminal stays the
+plugin's own logging configuration.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,10 +31,11 @@ FILE_ONLY = "file_only"  # a log record's attribute: write it to log.txt, not to
 
 
 @contextmanager
-def run_logging(log_file: Path | None) -> Iterator[None]:
+def run_logging(log_file: Path | None, plugin_loggers: Sequence[str] = ()) -> Iterator[None]:
     """Progress lines to stderr and ``log_file`` while the body runs; ``None``: errors only.
 
     ``None`` is for the other processes of a multi-process run: the main one speaks for them.
+    ``plugin_loggers``: the loggers of the run's plugin packages, also written to ``log_file``.
     """
     log = logging.getLogger(LOGGER_NAME)
     saved_level, saved_handlers, saved_propagate = log.level, list(log.handlers), log.propagate
@@ -47,6 +51,7 @@ def run_logging(log_file: Path | None) -> Iterator[None]:
         log.setLevel(logging.INFO)
         log.handlers[:] = handlers
         log.propagate = False  # a notebook's root handler would print every line a second time
+    plugins = [_PluginLog(name, handlers[-1]) for name in plugin_loggers] if handlers else []
     try:
         yield
     except BaseException as error:
@@ -54,6 +59,8 @@ def run_logging(log_file: Path | None) -> Iterator[None]:
             _record_stop(log, error)
         raise
     finally:
+        for plugin in plugins:
+            plugin.detach()
         for handler in handlers:
             handler.close()
         log.setLevel(saved_level)
@@ -70,6 +77,21 @@ def _record_stop(log: logging.Logger, error: BaseException) -> None:
     else:
         what = f"stopped: {type(error).__name__}: {error}"
     log.error(f"{what}\n{format_chain(error)}", extra={FILE_ONLY: True})
+
+
+class _PluginLog:
+    """A plugin package's logger, made to write INFO and above into log.txt too while the run goes."""
+
+    def __init__(self, name: str, file: logging.Handler) -> None:
+        self.logger, self.file = logging.getLogger(name), file
+        self.saved_level = self.logger.level
+        if self.logger.getEffectiveLevel() > logging.INFO:
+            self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(file)
+
+    def detach(self) -> None:
+        self.logger.removeHandler(self.file)
+        self.logger.setLevel(self.saved_level)
 
 
 class _ConsoleHandler(logging.Handler):
