@@ -9,7 +9,14 @@ import torch
 from imagelab.cli import main
 from imagelab.errors import ConfigError
 from imagelab.runtime import threads
-from imagelab.runtime.threads import CpuShare, cgroup_quota, choose_threads, cpu_share, physical_cores
+from imagelab.runtime.threads import (
+    CpuShare,
+    ThreadChoice,
+    cgroup_quota,
+    choose_threads,
+    cpu_share,
+    physical_cores,
+)
 
 
 def write(path, text):
@@ -88,8 +95,13 @@ def test_a_torch_set_num_threads_of_the_user_is_kept(monkeypatch):
         torch.set_num_threads(before + 1)  # as a notebook would, after importing imagelab
         assert choose_threads(environ={}, share=share).record()["from"] == "torch.set_num_threads"
         assert choose_threads(environ={}, share=share).count == before + 1
-        monkeypatch.setattr(threads, "_applied", before + 1)  # the count an earlier run set is not the user's
+        # A count an earlier run set from the machine is not the user's ...
+        monkeypatch.setattr(threads, "_applied", ThreadChoice(before + 1, "cpu affinity", share))
         assert choose_threads(environ={}, share=share).count == 8
+        # ... but one it took from the user's set_num_threads still is, for every later run of the process.
+        monkeypatch.setattr(threads, "_applied", ThreadChoice(before + 1, "torch.set_num_threads", share))
+        assert choose_threads(environ={}, share=share).record()["from"] == "torch.set_num_threads"
+        assert choose_threads(environ={}, share=share).count == before + 1
     finally:
         torch.set_num_threads(before)
 

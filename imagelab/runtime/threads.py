@@ -38,8 +38,9 @@ CPU_TOPOLOGY = Path("/sys/devices/system/cpu")
 
 # torch's count when imagelab was imported: a different count at run start is the user's set_num_threads.
 _TORCH_THREADS_AT_IMPORT = torch.get_num_threads()
-_applied: int | None = None  # the count the last run in this process set
+_applied: ThreadChoice | None = None  # what the last run in this process set
 _interop_set = False  # torch allows set_num_interop_threads once per process, before any parallel work
+USER_SET = "torch.set_num_threads"  # the source of a count the user set with torch.set_num_threads
 
 
 @dataclass(frozen=True)
@@ -113,16 +114,19 @@ def choose_threads(threads: int | None = None, environ: dict | None = None,
     if environ.get("OMP_NUM_THREADS", "").strip():
         return ThreadChoice(_omp_threads(environ["OMP_NUM_THREADS"]), "OMP_NUM_THREADS", share)
     current = torch.get_num_threads()
-    if current != (_applied if _applied is not None else _TORCH_THREADS_AT_IMPORT):
-        return ThreadChoice(current, "torch.set_num_threads", share)
+    if _applied is not None and current == _applied.count and _applied.source == USER_SET:
+        return ThreadChoice(current, USER_SET, share)  # the user's count still holds for a later run
+    if current != (_applied.count if _applied is not None else _TORCH_THREADS_AT_IMPORT):
+        return ThreadChoice(current, USER_SET, share)
     return ThreadChoice(*share.usable, share)
 
 
 def apply_threads(choice: ThreadChoice) -> None:
     """Set torch's intra-op threads (and, the first time in a process, its inter-op threads) to the choice."""
     global _applied, _interop_set
-    torch.set_num_threads(choice.count)
-    _applied = choice.count
+    if torch.get_num_threads() != choice.count:  # untouched otherwise: a forked process may not resize its pool
+        torch.set_num_threads(choice.count)
+    _applied = choice
     if not _interop_set:
         _interop_set = True
         try:
