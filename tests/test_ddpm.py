@@ -66,7 +66,11 @@ def test_sampling_bias_lowers_the_initial_noise_temperature(conditional, monkeyp
     assert not torch.equal(biased.sample(6, seed=2).images, conditional.sample(6, seed=2).images)
     started = []
     for generator in (conditional, biased):  # what each sampler starts from
-        monkeypatch.setattr(generator, "_denoise", lambda unet, noise, labels, rngs: started.append(noise) or noise)
+        def record_start(unet, noise, labels, rngs, on_step=None):
+            started.append(noise)
+            return noise
+
+        monkeypatch.setattr(generator, "_denoise", record_start)
         generator.sample(4, seed=2)
     assert torch.allclose(started[1], 0.5 * started[0])
 
