@@ -59,11 +59,18 @@ def median_rate(images: int, run, repeats: int) -> tuple[float, list[float]]:
     return images / statistics.median(seconds), [round(s, 3) for s in seconds]
 
 
-def bench_imagelab(args, pool: ImageSet, device: torch.device) -> dict:
+def toy_pool(count: int, resolution: int) -> ImageSet:
+    """``count`` toy dogs of the ten breeds in turn, at ``resolution`` px."""
+    breeds = torch.arange(count) % 10
+    return ImageSet.create(render_dogs(breeds, list(range(count)), resolution), breeds)
+
+
+def bench_imagelab(args, pool: ImageSet, device: torch.device, **settings) -> dict:
+    """imagelab ``ddpm`` fit and sampling throughput; ``settings`` are further DDPMConfig fields (e.g. compile)."""
     steps_pool = pool.subset(slice(0, args.batch_size * args.train_steps))
     config = DDPMConfig(base_channels=args.imagelab_channels, channel_mult=[1, 2, 2], epochs=1,
                         batch_size=args.batch_size, warmup_steps=0, sampler="ddim",
-                        sampling_steps=args.sampling_steps, sample_batch_size=args.sample_images)
+                        sampling_steps=args.sampling_steps, sample_batch_size=args.sample_images, **settings)
     generator = DDPM(config, DataSpec(args.resolution, 1), device)
     train_rate, train_s = median_rate(len(steps_pool), lambda: generator.fit(steps_pool, seed=0), args.repeats)
     sample_rate, sample_s = median_rate(args.sample_images, lambda: generator.sample(args.sample_images, seed=0),
@@ -72,6 +79,7 @@ def bench_imagelab(args, pool: ImageSet, device: torch.device) -> dict:
                                                                   "channel_mult": config.channel_mult},
             "train_images_per_s": round(train_rate, 2), "train_block_s": train_s,
             "sample_images_per_s": round(sample_rate, 3), "sample_block_s": sample_s,
+            "runtime": generator.runtime_facts(),
             "note": "fit() includes building the UNet, the EMA and moving the pool to the device once per block"}
 
 
@@ -119,9 +127,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    count = args.batch_size * args.train_steps
-    breeds = torch.arange(count) % 10
-    pool = ImageSet.create(render_dogs(breeds, list(range(count)), args.resolution), breeds)
+    pool = toy_pool(args.batch_size * args.train_steps, args.resolution)
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine(), "device": str(device),
               "settings": {k: v for k, v in vars(args).items() if k != "out"} | {"data": "toydogs, 10 breeds"}}

@@ -44,6 +44,30 @@ def machine(device: torch.device) -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
+def measure(device: torch.device, samples: int, repeats: int) -> list[dict]:
+    """One row per (judge model, resolution) of SETTINGS: judge and FID seconds and images per second."""
+    breeds = list(BREEDS)[:10]
+    rows = []
+    for model_name, resolution in SETTINGS:
+        torch.manual_seed(0)
+        network = timm.create_model(model_name, pretrained=False, num_classes=len(breeds))
+        judge = Judge(network, JudgeConfig(model=model_name), breeds, resolution, device)
+        images = torch.randint(0, 256, (samples, 3, resolution, resolution), dtype=torch.uint8)
+        judge_seconds = timed(lambda: judge.judge(images), repeats)
+        features = judge.judge(images).features
+        reference = features.roll(1, dims=0) + 0.1 * torch.randn_like(features)
+        setup_seconds = timed(lambda: FeatureFID(reference), repeats)
+        fid = FeatureFID(reference)
+        fid_seconds = timed(lambda: fid(features), repeats)
+        rows.append({"judge": model_name, "resolution": resolution, "features": features.shape[1],
+                     "parameters": sum(p.numel() for p in network.parameters()),
+                     "judge_seconds": round(judge_seconds, 3),
+                     "judge_images_per_second": round(samples / judge_seconds),
+                     "fid_reference_setup_seconds": round(setup_seconds, 4), "fid_seconds": round(fid_seconds, 4),
+                     "judge_and_fid_images_per_second": round(samples / (judge_seconds + fid_seconds))})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -52,27 +76,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "judge_throughput_cpu.json")
     args = parser.parse_args()
     device = torch.device(args.device)
-    breeds = list(BREEDS)[:10]
-    rows = []
-    for model_name, resolution in SETTINGS:
-        torch.manual_seed(0)
-        network = timm.create_model(model_name, pretrained=False, num_classes=len(breeds))
-        judge = Judge(network, JudgeConfig(model=model_name), breeds, resolution, device)
-        images = torch.randint(0, 256, (args.samples, 3, resolution, resolution), dtype=torch.uint8)
-        judge_seconds = timed(lambda: judge.judge(images), args.repeats)
-        features = judge.judge(images).features
-        reference = features.roll(1, dims=0) + 0.1 * torch.randn_like(features)
-        setup_seconds = timed(lambda: FeatureFID(reference), args.repeats)
-        fid = FeatureFID(reference)
-        fid_seconds = timed(lambda: fid(features), args.repeats)
-        rows.append({"judge": model_name, "resolution": resolution, "features": features.shape[1],
-                     "parameters": sum(p.numel() for p in network.parameters()),
-                     "judge_seconds": round(judge_seconds, 3),
-                     "judge_images_per_second": round(args.samples / judge_seconds),
-                     "fid_reference_setup_seconds": round(setup_seconds, 4), "fid_seconds": round(fid_seconds, 4),
-                     "judge_and_fid_images_per_second": round(args.samples / (judge_seconds + fid_seconds))})
-        print(f"| {model_name} | {resolution} px | {rows[-1]['judge_images_per_second']:,} | {fid_seconds:.3f} s | "
-              f"{rows[-1]['judge_and_fid_images_per_second']:,} |")
+    rows = measure(device, args.samples, args.repeats)
+    for row in rows:
+        print(f"| {row['judge']} | {row['resolution']} px | {row['judge_images_per_second']:,} | "
+              f"{row['fid_seconds']:.3f} s | {row['judge_and_fid_images_per_second']:,} |")
     result = {"date": time.strftime("%Y-%m-%d"), "device": str(device), "machine": machine(device),
               "torch": torch.__version__, "python": platform.python_version(), "samples": args.samples,
               "repeats": args.repeats, "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "rows": rows}

@@ -409,8 +409,14 @@ def _parse_value(hint: Any, value: Any, key: str, bounds: Bounds | None) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _parse_value(inner, value, key, bounds)
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) > 1:  # e.g. bool | str for a switch that is true, false or "auto": the value's own type
+            matching = [a for a in inner if isinstance(value, a) and not (a is int and isinstance(value, bool))]
+            if not matching:
+                raise ConfigError(key, f"must be one of {bounds.describe_choices()}; got {value!r}"
+                                  if bounds is not None and bounds.choices else f"has the wrong type: {value!r}")
+            inner = matching[:1]
+        return _parse_value(inner[0], value, key, bounds)
     if dataclasses.is_dataclass(hint):
         return parse_dataclass(hint, value, key + ".")
     if origin is list:

@@ -59,7 +59,7 @@ class Bounds:
         if value is None:
             return
         if self.choices and value not in self.choices:
-            raise ConfigError(key, f"must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+            raise ConfigError(key, f"must be one of {self.describe_choices()}; got {value!r}")
         if not self._holds(value):
             raise ConfigError(key, f"must be {self.describe()}, got {value!r}")
 
@@ -67,6 +67,10 @@ class Bounds:
         return not ((self.ge is not None and value < self.ge) or (self.le is not None and value > self.le)
                     or (self.gt is not None and value <= self.gt)
                     or (self.lt is not None and value >= self.lt))
+
+    def describe_choices(self) -> str:
+        """The choices as a user writes them in YAML: 'auto, true, false'."""
+        return ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices)
 
     def describe(self) -> str:
         """The limits in words: 'between 0.0 and 1.0', '>= 1', '> 0.0 and <= 1.0'."""

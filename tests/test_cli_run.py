@@ -45,6 +45,9 @@ def test_every_artifact_of_the_run_folder_is_there(finished_run):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["report"]["seconds"] > 0
     assert set(manifest["generations"]["1"]["stages"]) == {"fit", "sample", "judge", "metrics"}
+    # What the fit actually ran with on this CPU: the defaults (auto) leave every CUDA path off.
+    runtime = manifest["generations"]["1"]["stages"]["fit"]["runtime"]
+    assert runtime == {"precision": "fp32", "channels_last": False, "compiled": False}
     assert "imagelab: " not in (run / "log.txt").read_text()  # no error was logged
 
 

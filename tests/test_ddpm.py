@@ -107,8 +107,10 @@ def test_a_diverging_fit_stops_with_a_non_finite_loss(pool):
         generator.fit(pool, seed=0)
 
 
-def test_cuda_only_options_are_harmless_on_a_cpu(pool):
-    generator = DDPM(DDPMConfig(**TINY, compile=True), SPEC, CPU)
+def test_the_default_settings_leave_the_cuda_paths_off_on_a_cpu(pool):
+    # precision, channels_last and compile default to auto: off on a CPU (test_acceleration.py runs them on).
+    generator = DDPM(DDPMConfig(**TINY), SPEC, CPU)
+    assert generator.runtime_facts() == {"precision": "fp32", "channels_last": False, "compiled": False}
     generator.fit(pool, seed=0)
     assert generator.unet is not None and not hasattr(generator.unet, "_orig_mod")
     assert generator.sample(3, seed=0).images.shape == (3, 3, 16, 16)

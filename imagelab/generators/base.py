@@ -105,6 +105,13 @@ class Generator(ABC):
         """
         return self.sample(n, seed=seed).subset(slice(start, stop))
 
+    def runtime_facts(self) -> dict:
+        """How the fit ran on its device (the torch generators: precision, channels_last, compiled).
+
+        The loop records it in the manifest's fit stage (``runtime``); {} records nothing.
+        """
+        return {}
+
     @abstractmethod
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Everything learned, as named tensors (safetensors holds no code)."""

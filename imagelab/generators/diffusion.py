@@ -18,9 +18,10 @@ and, in the conditional variant, its label come from per-sample seeds, and every
 UNet pass has exactly ``sample_batch_size`` rows (the last one padded), so image i
 depends only on the seed and i, never on how many images are drawn.
 
-On CUDA the fit keeps the whole pool on the device, runs the UNet in channels_last
-under bf16 autocast, and compiles it with ``torch.compile`` when ``compile: true``;
-on a CPU all of these are off.
+The fit keeps the whole pool on the device as one tensor. ``precision``, ``channels_last``
+and ``compile`` (acceleration.py) choose bf16 autocast, the NHWC layout and
+``torch.compile`` for the UNet in training and sampling; by default all three are on for
+CUDA and off elsewhere.
 
 diffusers is imported only when a model is built: importing it takes seconds, and a
 run with another generator never needs it.
@@ -38,15 +39,13 @@ import torch.nn.functional as F
 
 from imagelab.data.imageset import ImageSet, to_uint8
 from imagelab.errors import ConfigError
+from imagelab.generators.acceleration import AcceleratedConfig
 from imagelab.generators.base import DataSpec, FitReport, Generator, GeneratorConfig
 from imagelab.generators.samplers import SAMPLERS, sampler_names
 from imagelab.generators.training import (
     Batch,
-    autocast,
     check_pool,
-    compiled,
     load_warm_start,
-    memory_format,
     optimizer_steps,
     seeded_module,
     train_epochs,
@@ -67,7 +66,7 @@ def check_fields(config: GeneratorConfig) -> None:
 
 
 @dataclass
-class DiffusionConfig(GeneratorConfig):
+class DiffusionConfig(AcceleratedConfig):
     """Training and sampling settings shared by the diffusion generators."""
 
     epochs: int = field(default=20, metadata={"min": 1})
@@ -84,9 +83,9 @@ class DiffusionConfig(GeneratorConfig):
     sampling_steps: int = field(default=20, metadata={"min": 1})
     clip_sample: bool = True  # clamp each step's predicted clean image to [-1, 1] (see samplers.py)
     sample_batch_size: int = field(default=256, metadata={"min": 1})  # rows per UNet pass while sampling
-    compile: bool = False  # torch.compile the UNet for training and sampling (CUDA only; ignored on a CPU)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_fields(self)
         if self.lr <= 0:
             raise ConfigError("generator.lr", f"must be > 0, got {self.lr!r}")
@@ -99,6 +98,7 @@ class DiffusionGenerator(Generator):
 
     def __init__(self, config: DiffusionConfig, data: DataSpec, device: torch.device) -> None:
         super().__init__(config, data, device)
+        self.acceleration = config.acceleration(device)  # precision, layout and compilation on this device
         self.unet: Any = None  # the EMA weights after ``fit``: what samples, saves and warm-starts
 
     # --- what a subclass supplies ----------------------------------------------------------------
@@ -138,7 +138,7 @@ class DiffusionGenerator(Generator):
 
     def _new_unet(self, seed: int) -> Any:
         unet = seeded_module(self._build_unet, seed)
-        return unet.to(self.device, memory_format=memory_format(self.device))
+        return unet.to(self.device, memory_format=self.acceleration.memory_format)
 
     def _fitted_unet(self) -> Any:
         if self.unet is None:
@@ -148,6 +148,9 @@ class DiffusionGenerator(Generator):
     def pipeline_parts(self) -> tuple[Any, Any]:
         """The fitted UNet (the EMA weights: what samples) and the DDPMScheduler it was trained for."""
         return self._fitted_unet(), self._training_scheduler()
+
+    def runtime_facts(self) -> dict:
+        return self.acceleration.describe()
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self._fitted_unet().parameters())
@@ -169,7 +172,7 @@ class DiffusionGenerator(Generator):
             epochs = config.warm_start_epochs or config.epochs
 
         # 2. The pool stays on the device as one float tensor: no DataLoader, no per-batch copies.
-        images = pool.as_float().to(self.device).contiguous(memory_format=memory_format(self.device))
+        images = pool.as_float().to(self.device).contiguous(memory_format=self.acceleration.memory_format)
         labels = self._training_labels(pool)
         labels = labels.to(self.device) if labels is not None else None
         scheduler = self._training_scheduler()
@@ -185,7 +188,7 @@ class DiffusionGenerator(Generator):
         #    the next generation starts from them.
         report = train_epochs(unet, batch_loss, optimizer, schedule=schedule, pool_size=len(pool),
                               batch_size=config.batch_size, epochs=epochs, seed=seed, device=self.device,
-                              name=config.name, ema_decay=config.ema_decay, compile=config.compile)
+                              name=config.name, ema_decay=config.ema_decay, compile=self.acceleration.compile)
         self.unet = unet.eval()
         return report
 
@@ -209,14 +212,14 @@ class DiffusionGenerator(Generator):
         clean, noise, timesteps = images[batch.part_rows], noise[part], timesteps[part]
         conditioning = {key: value[part] for key, value in conditioning.items()}
         noisy = scheduler.add_noise(clean, noise, timesteps)
-        noisy = noisy.contiguous(memory_format=memory_format(self.device))
+        noisy = noisy.contiguous(memory_format=self.acceleration.memory_format)
         targets: dict[str, Callable[[], torch.Tensor]] = {
             "epsilon": lambda: noise,
             "v_prediction": lambda: scheduler.get_velocity(clean, noise, timesteps),
             "sample": lambda: clean,
         }
         target = targets[scheduler.config.prediction_type]()
-        with autocast(self.device):
+        with self.acceleration.autocast():
             prediction = network(noisy, timesteps, **conditioning).sample
         # The whole batch's element count from the pool's image size: a process's part may be empty.
         error = F.mse_loss(prediction.float(), target, reduction="sum")
@@ -233,7 +236,7 @@ class DiffusionGenerator(Generator):
 
     @torch.no_grad()
     def sample_range(self, n: int, *, seed: int, start: int, stop: int) -> ImageSet:
-        unet = compiled(self._fitted_unet(), self.device, self.config.compile)
+        unet = self.acceleration.compiled(self._fitted_unet())
         size = (3, self.data.resolution, self.data.resolution)
         seeds = sample_seeds(seed, stop - start, start)
         labels = self._sample_labels(stop - start, seed, start)
@@ -268,10 +271,10 @@ class DiffusionGenerator(Generator):
         build_sampler = SAMPLERS.get(self.config.sampler)
         sampler = build_sampler(self._training_scheduler().config, self.config.clip_sample)
         sampler.set_timesteps(self.config.sampling_steps)
-        sample = noise.contiguous(memory_format=memory_format(self.device))
+        sample = noise.contiguous(memory_format=self.acceleration.memory_format)
         for timestep in sampler.timesteps:
             model_input = sampler.scale_model_input(sample, timestep)
-            with autocast(self.device):
+            with self.acceleration.autocast():
                 prediction = self._predict(unet, model_input, timestep.to(self.device), labels)
             # Per-sample generators: the ddpm sampler's fresh noise for row i comes from image i's seed.
             sample = sampler.step(prediction.float(), timestep, sample, generator=step_rngs).prev_sample

@@ -45,7 +45,6 @@ from imagelab.generators.samplers import SAMPLERS, sampler_names
 from imagelab.generators.sampling_bias import breed_centres, sampling_bias_field, truncate
 from imagelab.generators.training import (
     Batch,
-    autocast,
     check_pool,
     load_warm_start,
     optimizer_steps,
@@ -110,6 +109,8 @@ class LatentDiffusion(Generator):
 
     def __init__(self, config: LatentDiffusionConfig, data: DataSpec, device: torch.device) -> None:
         super().__init__(config, data, device)
+        # precision and compile apply to the denoiser here and to the autoencoder (with channels_last) in the vae.
+        self.acceleration = config.acceleration(device)
         self.autoencoder = self._new_autoencoder()  # checks the resolution now, not after data loading
         self.denoiser: LatentDenoiser | None = None  # the EMA weights after ``fit``
         self.shift: torch.Tensor | None = None  # (D,) latent = shift + scale * standardised latent
@@ -170,7 +171,8 @@ class LatentDiffusion(Generator):
         denoising = train_epochs(denoiser, batch_loss, optimizer, schedule=schedule, pool_size=len(pool),
                                  batch_size=config.denoiser_batch_size, epochs=epochs,
                                  seed=derive_seed(seed, "denoiser"), device=self.device,
-                                 name="latent-diffusion denoiser", ema_decay=config.ema_decay)
+                                 name="latent-diffusion denoiser", ema_decay=config.ema_decay,
+                                 compile=self.acceleration.compile)
         self.denoiser = denoiser.eval()
         return FitReport(report.losses + denoising.losses)  # the autoencoder's epochs, then the denoiser's
 
@@ -208,7 +210,7 @@ class LatentDiffusion(Generator):
         clean, noise, timesteps = latents[batch.part_rows], noise[part], timesteps[part]
         noisy = scheduler.add_noise(clean, noise, timesteps)
         target = scheduler.get_velocity(clean, noise, timesteps)
-        with autocast(self.device):
+        with self.acceleration.autocast():
             prediction = network(noisy, timesteps, conditioning)
         error = F.mse_loss(prediction.float(), target, reduction="sum")
         return error / batch.loss_denominator(latents.shape[1])
@@ -224,7 +226,7 @@ class LatentDiffusion(Generator):
 
     @torch.no_grad()
     def sample_range(self, n: int, *, seed: int, start: int, stop: int) -> ImageSet:
-        denoiser = self._fitted_denoiser()
+        denoiser = self.acceleration.compiled(self._fitted_denoiser())
         dim = self.config.latent_dim
         seeds = sample_seeds(seed, stop - start, start)
         labels = None
@@ -266,7 +268,7 @@ class LatentDiffusion(Generator):
                  labels: torch.Tensor | None) -> torch.Tensor:
         """The (guided) velocity prediction (B, D) at one sampling timestep."""
         weight = self.config.guidance_weight
-        with autocast(self.device):
+        with self.acceleration.autocast():
             if labels is None or weight == 0:
                 return denoiser(noisy, timestep, labels).float()
             # One pass over [conditional; unconditional] rows: (2B, D).
@@ -276,6 +278,9 @@ class LatentDiffusion(Generator):
         return conditional + weight * (conditional - unconditional)
 
     # --- state ---------------------------------------------------------------------------------
+
+    def runtime_facts(self) -> dict:
+        return self.acceleration.describe()
 
     def _fitted_denoiser(self) -> LatentDenoiser:
         if self.denoiser is None or self.shift is None or self.scale is None:

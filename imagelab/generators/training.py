@@ -103,7 +103,8 @@ def train_epochs(model: nn.Module, batch_loss: BatchLoss, optimizer: torch.optim
 
     ``seed`` draws the batch order and seeds ``Batch.rng`` (on ``device``). ``ema_decay``
     (diffusers' EMAModel with warm-up; 0 keeps the raw weights) leaves the averaged
-    weights in ``model``; ``compile`` runs the network under ``torch.compile`` on CUDA.
+    weights in ``model``; ``compile`` runs the network under ``torch.compile`` (on any device:
+    resolve ``auto`` first, see acceleration.py).
     ``name`` labels the progress bar and the error of a non-finite loss. ``model`` is
     left in train mode.
     """
@@ -111,7 +112,8 @@ def train_epochs(model: nn.Module, batch_loss: BatchLoss, optimizer: torch.optim
     order_rng = torch_generator(derive_seed(seed, "order"))
     noise_rng = torch.Generator(device=device).manual_seed(derive_seed(seed, "noise"))
     processes = distributed.current()
-    network = compiled(processes.data_parallel(model), device, compile)
+    network = processes.data_parallel(model)
+    network = torch.compile(network) if compile else network  # ``model`` stays unwrapped: its weights are saved
 
     report = FitReport()
     model.train()
@@ -171,18 +173,3 @@ def load_warm_start(model: nn.Module, previous: nn.Module | None, what: str) -> 
         model.load_state_dict(previous.state_dict())
     except RuntimeError as error:
         raise ValueError(f"warm_start {what} has another architecture: {error}") from None
-
-
-def memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last helps cuDNN; on a CPU it measured ~10% slower for the small nets here."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA; off on other devices, where the fits run in float32."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
-def compiled(module: nn.Module, device: torch.device, wanted: bool) -> nn.Module:
-    """``torch.compile(module)`` when ``wanted`` on CUDA; the module itself otherwise (ignored on a CPU)."""
-    return torch.compile(module) if wanted and device.type == "cuda" else module

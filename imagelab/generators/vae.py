@@ -34,15 +34,14 @@ from torch import nn
 
 from imagelab.data.imageset import UNLABELED, ImageSet, to_uint8
 from imagelab.errors import ConfigError
-from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
+from imagelab.generators.acceleration import AcceleratedConfig
+from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator
 from imagelab.generators.mixture_prior import MixturePrior
 from imagelab.generators.sampling_bias import breed_centres, sampling_bias_field, truncate
 from imagelab.generators.training import (
     Batch,
-    autocast,
     check_pool,
     load_warm_start,
-    memory_format,
     optimizer_steps,
     seeded_module,
     train_epochs,
@@ -55,7 +54,7 @@ CHUNK = 256  # images per encoder/decoder pass outside training; sampling pads t
 
 
 @dataclass
-class AutoencoderConfig(GeneratorConfig):
+class AutoencoderConfig(AcceleratedConfig):
     """The conv VAE's network and training settings (the ``vae`` and ``latent-diffusion`` generators)."""
 
     name: str = "vae"
@@ -78,6 +77,7 @@ class AutoencoderConfig(GeneratorConfig):
     edge_weight: float = field(default=2.0, metadata={"min": 0.0})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         # The config parser checks these bounds for YAML input; this covers direct construction too.
         for spec in fields(self):
             value, low, high = getattr(self, spec.name), spec.metadata.get("min"), spec.metadata.get("max")
@@ -225,6 +225,7 @@ class VAE(Generator):
 
     def __init__(self, config: VAEConfig, data: DataSpec, device: torch.device) -> None:
         super().__init__(config, data, device)
+        self.acceleration = config.acceleration(device)  # precision, layout and compilation on this device
         downsampling_stages(data.resolution)  # refuse an unsupported resolution now, not after data loading
         self.model: ConvVAE | None = None
         self.prior: MixturePrior | None = None
@@ -236,7 +237,7 @@ class VAE(Generator):
     def _new_model(self, seed: int) -> ConvVAE:
         config = self.config
         model = seeded_module(lambda: ConvVAE(self.data.resolution, config.width, config.latent_dim), seed)
-        return model.to(self.device, memory_format=memory_format(self.device))
+        return model.to(self.device, memory_format=self.acceleration.memory_format)
 
     def fit(self, pool: ImageSet, *, seed: int, warm_start: Generator | None = None) -> FitReport:
         config = self.config
@@ -250,7 +251,7 @@ class VAE(Generator):
             epochs = config.warm_start_epochs or config.epochs
 
         # 2. Train on the whole pool held as one float tensor: no DataLoader, no per-batch conversion.
-        images = pool.as_float().to(self.device).contiguous(memory_format=memory_format(self.device))
+        images = pool.as_float().to(self.device).contiguous(memory_format=self.acceleration.memory_format)
         fused = self.device.type in ("cpu", "cuda")
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
         steps = optimizer_steps(len(pool), config.batch_size, epochs)
@@ -260,13 +261,13 @@ class VAE(Generator):
             # The whole batch's noise is drawn in every process: each part gets the rows it would get alone.
             noise = torch.randn(batch.size, config.latent_dim, generator=batch.rng, device=self.device)
             pixels = batch.loss_denominator(images[0].numel())
-            with autocast(self.device):
+            with self.acceleration.autocast():
                 return vae_loss(network, images[batch.part_rows], noise[batch.part], config.kl_weight,
                                 config.edge_weight, pixels)
 
         report = train_epochs(model, batch_loss, optimizer, schedule=schedule, pool_size=len(pool),
                               batch_size=config.batch_size, epochs=epochs, seed=seed, device=self.device,
-                              name="vae")
+                              name="vae", compile=self.acceleration.compile)
         model.eval()
         self.model = model
 
@@ -284,6 +285,9 @@ class VAE(Generator):
         else:
             self.prior = MixturePrior.standard_normal(config.latent_dim)
         return report
+
+    def runtime_facts(self) -> dict:
+        return self.acceleration.describe()
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -217,6 +217,8 @@ class CollapseLoop:
                 with atomic_directory(directory) as temp:
                     generator.save(temp)
             info.update(**pool_composition(pool), final_loss=report.final_loss)
+            if generator.runtime_facts():  # what actually ran: precision, layout, compilation
+                info["runtime"] = generator.runtime_facts()
             if report.extra:
                 # The fit_<name> columns of this generation's row, kept here so a resumed run finds them.
                 info["extra"] = {name: float(value) for name, value in report.extra.items()}
