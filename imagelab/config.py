@@ -96,6 +96,10 @@ class DataConfig:
     strict: bool = False
     min_side: int = bounded(8, ge=1)
     download: bool = False  # oxford_pets only: fetch the dataset into data.root (needs network)
+    # Which draw of real images the splits (judge splits, reference, pool, reservoir) get. None: the one fixed
+    # draw every run shares whatever its seed; an integer: another draw, the same for the same integer.
+    # `imagelab run --seeds ... --vary data` sets it to each run's seed (docs/experiments.md).
+    seed: int | None = bounded(None, ge=0)
 
     def __post_init__(self) -> None:
         # A rendered dataset has no photo count to derive sizes from: sizes left out get its fixed defaults
