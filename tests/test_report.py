@@ -249,6 +249,8 @@ def test_a_seeds_folder_has_a_survival_table_and_a_report_that_draws_it(syntheti
     assert 'id="survival-plot"' in html and "&lt;script&gt;" in html and EVIL not in html
     assert (synthetic_seeds / "report" / "survival.png").is_file()
     assert 'id="survival-plot"' in (synthetic_seeds.parent / "compare" / "index.html").read_text()
+    assert main(["report", str(synthetic_seeds)]) == 0  # `imagelab report` rebuilds a seeds folder's report
+    assert 'id="survival-table"' in page.read_text()
 
 
 # --- a real run in a real browser ------------------------------------------------------------------
