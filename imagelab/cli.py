@@ -1,6 +1,7 @@
 """The `imagelab` command: a thin shell over the library (lab.py, experiments/, report/).
 
-    imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2 [--jobs N]] [--threads N] [--allow-code-change] [KEY=VALUE ...]
+    imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2 [--vary V] [--jobs N]] [--threads N] [--allow-code-change]
+                 [KEY=VALUE ...]
     imagelab sweep SWEEP.yaml [--out DIR] [--list] [--jobs N] [--threads N]
     imagelab report RUN_DIR
     imagelab compare RUN_DIR... --out DIR
@@ -24,7 +25,7 @@ from imagelab import lab
 from imagelab.config import preset_names
 from imagelab.data import DATASETS
 from imagelab.errors import ConfigError, RunsFailedError, StageFailedError, UserError
-from imagelab.experiments.seeds import parse_seeds, run_seeds
+from imagelab.experiments.seeds import VARY, parse_seeds, run_seeds
 from imagelab.experiments.sweep import list_commands, load_sweep, run_sweep
 from imagelab.generators import GENERATORS
 from imagelab.metrics.metric import METRICS
@@ -116,8 +117,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="resume a folder although a plugin it used (generator, regime, filter, dataset, metric) "
                           "is now installed at another version; the change is recorded in its manifest")
     run.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2,3,4: one run per seed in "
-                                     "OUT/seed_<s>/, and their mean and 95%% confidence interval in "
-                                     "OUT/aggregate.csv")
+                                     "OUT/seed_<s>/, and their means with 95%% bootstrap intervals and "
+                                     "survival in OUT/aggregate.csv")
+    run.add_argument("--vary", choices=VARY, default="generator",
+                     help="with --seeds, what a seed varies: generator (default: only the generator's randomness; "
+                          "one real data draw and one judge for all), data (also the real data draw: data.seed), "
+                          "all (also the judge's training seed: judge.seed)")
     _add_parallel_options(run, "seeds")
     run.set_defaults(handler=_run, positionals="items")
 
@@ -196,7 +201,10 @@ def _run(args: argparse.Namespace) -> int:
         print(lab.resolve_config(source, overrides).to_yaml(), end="")
     elif args.seeds is not None:
         run_seeds(source, seeds=parse_seeds(args.seeds), out=args.out, overrides=overrides, jobs=args.jobs,
-                  threads=args.threads, allow_code_change=args.allow_code_change)
+                  threads=args.threads, allow_code_change=args.allow_code_change, vary=args.vary)
+    elif args.vary != "generator":
+        raise ConfigError("--vary", "says what each of several seeds varies; give them with --seeds, e.g. "
+                                    "--seeds 0,1,2 --vary data")
     elif args.jobs != 1:
         raise ConfigError("--jobs", "runs several seeds at a time; give them with --seeds, e.g. --seeds 0,1 --jobs 2")
     else:

@@ -87,16 +87,19 @@ class DataConfig:
     # Balanced split the judge learns. None: 300 for the rendered toy dogs; for photos, 30% of the smallest
     # breed's usable photos (imagelab/data/split_sizes.py, docs/datasets.md).
     judge_train_per_breed: int | None = bounded(None, ge=1)
-    # Balanced held-out split for the judge's accuracy, threshold and detection floors: 300 per breed puts a
-    # breed's floor at 0.11% of samples when the judge makes no false positive (the rule of three over 2,700),
-    # and makes the detectability test need 12 samples of a breed beside 1,000 of another (docs/metrics.md).
-    # None: 300 for the toy dogs; for photos, 20% of the smallest breed's usable photos.
+    # Balanced held-out split for the judge's accuracy, threshold, error rates and detection floors: the
+    # detectability test's power rests on it (docs/metrics.md). None: 1,000 for the toy dogs; for photos, 20%
+    # of the smallest breed's usable photos.
     eval_per_breed: int | None = bounded(None, ge=1)
     # Photos on disk (data.name folder or oxford_pets): a file that cannot be used is skipped and logged, or,
     # with strict, stops the run; photos with a shorter side below min_side pixels count as unusable.
     strict: bool = False
     min_side: int = bounded(8, ge=1)
     download: bool = False  # oxford_pets only: fetch the dataset into data.root (needs network)
+    # Which draw of real images the splits (judge splits, reference, pool, reservoir) get. None: the one fixed
+    # draw every run shares whatever its seed; an integer: another draw, the same for the same integer.
+    # `imagelab run --seeds ... --vary data` sets it to each run's seed (docs/experiments.md).
+    seed: int | None = bounded(None, ge=0)
 
     def __post_init__(self) -> None:
         # A rendered dataset has no photo count to derive sizes from: sizes left out get its fixed defaults

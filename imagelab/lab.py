@@ -44,6 +44,8 @@ from imagelab.preflight import check_before_run, with_absolute_paths
 from imagelab.registry import RegistryError
 from imagelab.report import html
 from imagelab.report.run_summary import summarize
+from imagelab.report.seeds_report import build_seeds_report
+from imagelab.runs.aggregate import is_aggregate
 from imagelab.runs.folder import RunFolder
 from imagelab.runs.layout import (
     CONFIG_FILE,
@@ -199,7 +201,8 @@ def _record_threads(folder: RunFolder, choice: ThreadChoice) -> None:
 def build_report(run_dir: str | os.PathLike) -> float:
     """(Re)build ``run_dir``/report/index.html and say where it is; returns the seconds it took."""
     start = time.perf_counter()
-    index = html.build_report(Path(run_dir))
+    # A --seeds folder gets the report of its seeds (the aggregate, survival), a run folder its own.
+    index = build_seeds_report(Path(run_dir)) if is_aggregate(Path(run_dir)) else html.build_report(Path(run_dir))
     seconds = time.perf_counter() - start
     print(f"Report: {index}  (built in {seconds:.1f}s; open it in a browser)")
     return seconds

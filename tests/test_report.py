@@ -22,11 +22,13 @@ from safetensors.torch import save_file
 from imagelab.cli import main
 from imagelab.data.imageset import ImageSet
 from imagelab.errors import RunFolderError
+from imagelab.experiments.seed_aggregate import write_aggregate
 from imagelab.metrics.breeds import breed_shares, census
 from imagelab.report.compare import build_comparison
 from imagelab.report.grids import breed_rows, sample_grid
 from imagelab.report.html import build_report
 from imagelab.report.mosaic import spaced
+from imagelab.report.seeds_report import build_seeds_report
 
 EVIL = "<script>alert(1)</script>"
 BREEDS = ("golden_retriever", "dachshund", EVIL)
@@ -218,6 +220,39 @@ def test_compare_overlays_runs_and_refuses_bad_folders(tmp_path, capsys):
     assert not (tmp_path / "c2").exists() and (first / "metrics.csv").is_file()
 
 
+# --- a seeds folder: its report and its comparison draw the survival over seeds -------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic_seeds(tmp_path_factory) -> Path:
+    """A --seeds folder of two synthetic runs (the markup-named breed is lost at generation 2), with its
+    aggregate, survival table and report, and a comparison of it with one of its runs."""
+    root = tmp_path_factory.mktemp("seeds") / "seeds"
+    for seed in (0, 1):
+        write_run(root / f"seed_{seed}")
+    write_aggregate(root, [0, 1])
+    build_seeds_report(root)
+    build_comparison([root, root / "seed_0"], root.parent / "compare")
+    return root
+
+
+def test_a_seeds_folder_has_a_survival_table_and_a_report_that_draws_it(synthetic_seeds):
+    with open(synthetic_seeds / "survival.csv") as handle:
+        survival = list(csv.DictReader(handle))
+    assert [float(row[f"surviving_{EVIL}"]) for row in survival] == [1.0, 1.0, 0.0, 0.0]
+    assert all(0.0 < float(row[f"null_surviving_{EVIL}"]) <= 1.0 for row in survival)  # the exact null beside it
+    with open(synthetic_seeds / "aggregate.csv") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert float(last[f"surviving_{EVIL}"]) == 0.0 and last["breeds_alive_seeds"] == "2;2"
+    page = synthetic_seeds / "report" / "index.html"
+    html = page.read_text()
+    assert 'id="survival-plot"' in html and "&lt;script&gt;" in html and EVIL not in html
+    assert (synthetic_seeds / "report" / "survival.png").is_file()
+    assert 'id="survival-plot"' in (synthetic_seeds.parent / "compare" / "index.html").read_text()
+    assert main(["report", str(synthetic_seeds)]) == 0  # `imagelab report` rebuilds a seeds folder's report
+    assert 'id="survival-table"' in page.read_text()
+
+
 # --- a real run in a real browser ------------------------------------------------------------------
 
 
@@ -239,7 +274,7 @@ def test_run_ends_with_a_report(tiny_run):
     assert len(list((tiny_run / "report" / "mosaic").glob("*.png"))) > 0
 
 
-def test_report_opens_in_a_headless_browser(tiny_run, synthetic_report, tmp_path):
+def test_report_opens_in_a_headless_browser(tiny_run, synthetic_report, synthetic_seeds, tmp_path):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no chromium executable at {CHROMIUM} (.ci/run installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
@@ -283,6 +318,16 @@ def test_report_opens_in_a_headless_browser(tiny_run, synthetic_report, tmp_path
             page.goto(synthetic_report.as_uri())
             page.wait_for_load_state("load")
             assert EVIL in page.inner_text("#fates")
+
+            # 4. The seeds report and the comparison page draw the survival over seeds, beside the null.
+            for drawn in (synthetic_seeds / "report" / "index.html", synthetic_seeds.parent / "compare" / "index.html"):
+                page.goto(drawn.as_uri())
+                page.wait_for_load_state("load")
+                assert page.is_visible("#survival-plot")
+                assert page.evaluate("document.getElementById('survival-plot').naturalWidth") > 0
+            assert "No paired comparison" in page.inner_text("#paired")  # a folder and one of its own seeds
+            page.goto((synthetic_seeds / "report" / "index.html").as_uri())
+            assert EVIL in page.inner_text("#survival-table")
         finally:
             browser.close()
     assert errors == []

@@ -1,6 +1,7 @@
 """Many seeds: the aggregate's means and intervals, and `imagelab run --seeds` end to end."""
 
 import csv
+import json
 import math
 
 import pytest
@@ -8,14 +9,16 @@ import pytest
 import imagelab
 from imagelab.cli import main
 from imagelab.errors import ConfigError
-from imagelab.experiments.seeds import aggregate, check_seeds, mean_interval, parse_seeds
+from imagelab.experiments.seeds import aggregate, check_seeds, parse_seeds
+from imagelab.metrics.intervals import bootstrap_interval
 
 
-def test_mean_and_t_interval_over_seeds():
-    mean, low, high = mean_interval([1.0, 2.0, 3.0])
-    # sd 1, n 3: half-width t(0.975, 2) / sqrt(3) = 4.302653 / 1.732051.
-    assert mean == 2.0 and high - mean == pytest.approx(2.484138, abs=1e-6) and mean - low == pytest.approx(high - mean)
-    single = mean_interval([5.0])
+def test_mean_and_bootstrap_interval_over_seeds():
+    mean, low, high = bootstrap_interval([1.0, 2.0, 3.0])
+    # The percentile bootstrap of a mean lies within the values, and is the same every time.
+    assert mean == 2.0 and 1.0 <= low < mean < high <= 3.0
+    assert (mean, low, high) == bootstrap_interval([1.0, 2.0, 3.0])
+    single = bootstrap_interval([5.0])
     assert single[0] == 5.0 and math.isnan(single[1]) and math.isnan(single[2])
 
 
@@ -28,8 +31,9 @@ def test_aggregate_uses_generations_every_seed_reached_and_numeric_columns_only(
     assert [row["generation"] for row in table] == [0, 1]
     assert table[0]["seeds"] == 2 and table[0]["fid_mean"] == 2.0 and table[1]["fid_mean"] == 5.0
     assert "note_mean" not in table[0]
-    # n 2, sd sqrt(2): half-width t(0.975, 1) * sqrt(2) / sqrt(2) = 12.706205.
-    assert table[1]["fid_ci95_high"] - table[1]["fid_mean"] == pytest.approx(12.706205, abs=1e-6)
+    # Two seeds: the resampled means are 4, 5 or 6, so the 95% interval is [4, 6]; each seed's value is listed.
+    assert (table[1]["fid_ci95_low"], table[1]["fid_ci95_high"]) == (4.0, 6.0)
+    assert table[1]["fid_seeds"] == "4;6"
 
 
 def test_seed_lists_are_checked():
@@ -84,3 +88,39 @@ def test_run_seeds_from_python_returns_each_seed_s_run_and_the_aggregate(tiny_ov
     with pytest.raises(ConfigError, match="conflicts with a seed="):
         imagelab.run_seeds(None, seeds="0,1", out=tmp_path / "other", overrides=[*overrides, "seed=1"])
     assert not (tmp_path / "other").exists()
+
+
+def test_vary_data_draws_other_real_data_per_seed_and_generator_keeps_one(tiny_overrides, tmp_path, capsys):
+    # Generation 0 (the real pool) is all this needs.
+    overrides = [o for o in tiny_overrides if not o.startswith("generator.")] + ["generator.name=resample",
+                                                                                 "loop.generations=0"]
+    first_rows = {}
+    for vary in ("generator", "data"):
+        runs = imagelab.run_seeds(None, seeds=[0, 1], out=tmp_path / vary, overrides=overrides, vary=vary)
+        first_rows[vary] = [{k: repr(v) for k, v in run.rows[0].items()} for run in runs.runs.values()]  # nan == nan
+        for seed, run in runs.runs.items():
+            assert run.config.data.seed == (seed if vary == "data" else None) and run.config.judge.seed is None
+        info = json.loads((runs.root / "aggregate.json").read_text())
+        assert info["vary"] == vary and info["seeds"] == [0, 1]
+        assert (runs.root / "survival.csv").is_file() and "surviving_dachshund" in runs.aggregate[-1]
+        assert 'id="survival-plot"' in (runs.root / "report" / "index.html").read_text()
+    # The real pool (generation 0) is one draw for every seed unless the data vary with it.
+    assert first_rows["generator"][0] == first_rows["generator"][1]
+    assert first_rows["data"][0] != first_rows["data"][1]
+    assert first_rows["data"][0]["fid"] != first_rows["data"][1]["fid"]  # another reference and pool
+    with pytest.raises(ConfigError, match="--vary"):
+        imagelab.run_seeds(None, seeds=[0, 1], out=tmp_path / "bad", overrides=[*overrides, "data.seed=3"], vary="data")
+    capsys.readouterr()
+    assert main(["run", "--vary", "data", "--out", str(tmp_path / "single"), *overrides]) == 2
+    assert "--vary" in capsys.readouterr().err and not (tmp_path / "single").exists()
+
+
+def test_the_judge_cache_key_follows_data_seed_and_judge_seed_only_when_set():
+    from imagelab.config import load_config
+    from imagelab.judge.cache import judge_key, judge_seed
+
+    default = load_config()
+    assert judge_key(default) == judge_key(load_config(overrides=["data.seed=null", "judge.seed=null"]))
+    keys = {judge_key(load_config(overrides=[o])) for o in ("data.seed=0", "data.seed=1", "judge.seed=0")}
+    assert len(keys) == 3 and judge_key(default) not in keys
+    assert judge_seed(default.judge) == 0 and judge_seed(load_config(overrides=["judge.seed=4"]).judge) == 4

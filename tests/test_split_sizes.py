@@ -21,8 +21,8 @@ def photo_config(*overrides):
 
 def test_toy_dogs_keep_their_fixed_sizes_and_photos_leave_them_to_be_derived():
     toy = load_config().data
-    assert (toy.judge_train_per_breed, toy.eval_per_breed, toy.imbalance.max_count) == (300, 300, 1000)
-    assert RENDERED_SIZES == {"judge_train_per_breed": 300, "eval_per_breed": 300, "max_count": 1000}
+    assert (toy.judge_train_per_breed, toy.eval_per_breed, toy.imbalance.max_count) == (300, 1000, 1000)
+    assert RENDERED_SIZES == {"judge_train_per_breed": 300, "eval_per_breed": 1000, "max_count": 1000}
     photos = photo_config()
     assert (photos.judge_train_per_breed, photos.eval_per_breed, photos.imbalance.max_count) == (None, None, None)
     assert photo_config("data.eval_per_breed=7").eval_per_breed == 7

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from imagelab.cli import main
-from imagelab.experiments.sweep import load_sweep
+from imagelab.experiments.sweep import SweepError, load_sweep
 from imagelab.loop.collapse import CollapseLoop
 
 
@@ -106,5 +106,40 @@ def test_final_metrics_are_averaged_over_seeds_per_group():
     rows.append({**rows[0], "run": "r3", "seed": 2, "status": "interrupted", "fid": 100.0})  # not counted
     groups = over_seeds(rows, ["loop.regime", "seed"])
     assert [(g["loop.regime"], g["seeds"], g["fid_mean"]) for g in groups] == [("replace", 2, 2.0), ("mix", 1, 5.0)]
-    assert groups[0]["fid_ci95_high"] - 2.0 == pytest.approx(12.706205, abs=1e-6)  # t(0.975, 1) * sd 1.414 / sqrt 2
+    # The bootstrap over two seeds (1 and 3): resampled means 1, 2 or 3, so [1, 3]; each seed's value listed.
+    assert (groups[0]["fid_ci95_low"], groups[0]["fid_ci95_high"], groups[0]["fid_seeds"]) == (1.0, 3.0, "1;3")
     assert over_seeds(rows, ["loop.regime"]) == []
+
+
+def test_runs_that_differ_in_one_grid_key_are_compared_seed_by_seed():
+    from imagelab.experiments.sweep import SUMMARY_METRICS, paired_over_seeds
+
+    known = {("replace", "0"): 1.0, ("replace", "1"): 3.0, ("replace", "2"): 2.0,
+             ("accumulate", "0"): 1.5, ("accumulate", "1"): 2.0, ("accumulate", "2"): 4.0}
+    rows = [{"run": f"{regime}-{seed}", "loop.regime": regime, "seed": seed, "status": "complete", "generation": 2,
+             **dict.fromkeys(SUMMARY_METRICS, 0.0), "fid": fid} for (regime, seed), fid in known.items()]
+    rows.append({**rows[-1], "run": "extra", "seed": "3", "fid": 50.0})  # no replace run with seed 3: unpaired
+    paired = [row for row in paired_over_seeds(rows, ["loop.regime", "seed"]) if row["metric"] == "fid"]
+    assert len(paired) == 1
+    (fid,) = paired
+    assert (fid["setting"], fid["A"], fid["B"], fid["seeds"], fid["paired_seeds"]) == (
+        "loop.regime", "replace", "accumulate", 3, "0;1;2")
+    assert fid["per_seed"] == "0.5;-1;2"  # B - A for seeds 0, 1, 2, exactly
+    assert fid["difference_mean"] == pytest.approx(0.5)
+    assert -1.0 <= fid["difference_ci95_low"] < 0.5 < fid["difference_ci95_high"] <= 2.0
+    assert paired_over_seeds(rows, ["loop.regime"]) == []  # no seeds, no pairs
+
+
+def test_a_sweep_can_vary_the_data_with_the_seed(tmp_path):
+    sweep = tmp_path / "vary.yaml"
+    sweep.write_text("vary: data\ngrid:\n  loop.regime: [replace, accumulate]\n  seed: [0, 1]\n")
+    runs = load_sweep(str(sweep)).runs
+    assert [run.overrides[-1] for run in runs] == ["data.seed=0", "data.seed=1"] * 2
+    sweep.write_text("vary: all\ngrid:\n  seed: [3]\n")
+    assert load_sweep(str(sweep)).runs[0].overrides[-2:] == ["data.seed=3", "judge.seed=3"]
+    for text, message in (("vary: some\ngrid:\n  seed: [0]\n", "'vary' must be"),
+                          ("vary: data\ngrid:\n  loop.regime: [replace]\n", "make seed a grid key"),
+                          ("vary: data\noverrides:\n  data.seed: 1\ngrid:\n  seed: [0]\n", "remove data.seed")):
+        sweep.write_text(text)
+        with pytest.raises(SweepError, match=message):
+            load_sweep(str(sweep))

@@ -3,8 +3,8 @@
 Subclasses (folder layouts, Oxford-IIIT Pet) only find the files of each breed;
 this class preprocesses them (through the cache in ``photo_cache``), reports the
 files it could not use, and gives every split its own images. Each breed's photos
-are shuffled once by a seed derived from the breed's name, never from the run seed,
-and cut into consecutive runs in the order of ``SPLIT_SIZES``; a breed that holds
+are shuffled once by a seed derived from the breed's name (and ``data.seed`` when it
+is set), never from the run seed, and cut into consecutive runs in the order of ``SPLIT_SIZES``; a breed that holds
 too few photos for what the config asks stops the run with the numbers. Split sizes
 the config leaves out are derived from the usable photos of each breed
 (``usable_counts``, ``imagelab.data.split_sizes``).
@@ -31,6 +31,8 @@ MAX_SKIPPED_IN_MANIFEST = 100  # every skipped file is in log.txt; the manifest 
 
 class PhotoDataset(Dataset):
     """``files_by_breed``: breed name -> its image files (sorted), all under ``source``."""
+
+    follows_data_seed = True
 
     def __init__(self, config, source: Path, files_by_breed: dict[str, list[Path]]) -> None:
         self.config = config
@@ -61,7 +63,8 @@ class PhotoDataset(Dataset):
             wanted = {split: counts[position] for split, counts in sizes.items()}
             _check_enough(name, wanted, len(images))
             # A fixed shuffle per breed (by its name), then consecutive runs: split s gets images [start, start + n).
-            order = torch.randperm(len(images), generator=torch_generator(derive_seed("photos", name)))
+            draw = () if self.config.seed is None else (self.config.seed,)
+            order = torch.randperm(len(images), generator=torch_generator(derive_seed("photos", *draw, name)))
             start = 0
             for split, count in wanted.items():
                 drawn[split].append(images[order[start:start + count]])

@@ -10,7 +10,8 @@
   needs them (dealt out last, so it never changes the other splits).
 
 The splits depend only on the data config, never on the run seed: runs with other
-seeds share the same real data and the same (cached) judge. A rendered dataset
+seeds share the same real data and the same (cached) judge, unless ``data.seed``
+asks for another draw (``imagelab run --seeds --vary data``). A rendered dataset
 (toydogs) draws each split from its own seeds; a finite one (photos on disk) deals
 each breed's images out to all splits at once, in the order of ``SPLIT_SIZES``,
 so no image lands in two splits. How many images each split gets is the config's
@@ -51,6 +52,8 @@ class Dataset(ABC):
     # Rendered on demand (the toy dogs): any number of images, fixed default split sizes, and backgrounds
     # without a dog that the judge's outlier exposure may use. False: photos, counted and used as they are.
     rendered: bool = False
+    # Whether draw_splits follows data.seed (a dataset that cannot draw its splits another way refuses it).
+    follows_data_seed: bool = False
 
     def usable_counts(self, breeds: list[int], resolution: int) -> list[int] | None:
         """Usable images of each of ``breeds`` (dataset indices) at ``resolution``, or None when there is no
@@ -107,6 +110,9 @@ def build_real_data(config, reservoir_pools: int = 0) -> RealData:
     """Cut ``config`` (a DataConfig) into the splits of ``SPLIT_SIZES``, plus ``reservoir_pools``
     pool-sized reservoir blocks of fresh real images (regime mix with real_source fresh)."""
     dataset = DATASETS.get(config.name)(config)
+    if config.seed is not None and not dataset.follows_data_seed:
+        raise ConfigError("data.seed", f"dataset '{config.name}' draws its splits one fixed way; remove data.seed "
+                                       "(or run the seeds with --vary generator)")
     order = breed_order(dataset.breeds, config.breeds)
     # Photos are counted (decoded, through their cache) only when a size is left to derive from them.
     usable = dataset.usable_counts(order, config.resolution) if left_to_derive(config) else None

@@ -14,9 +14,11 @@ from imagelab.seeding import derive_seed
 class ToyDogs(Dataset):
     breeds = BREEDS
     rendered = True  # any number of dogs, and their backgrounds without one
+    follows_data_seed = True
 
     def __init__(self, config) -> None:
         self.check_source(config)
+        self.draw_seed = config.seed  # None: the one fixed draw of every run
 
     @classmethod
     def check_source(cls, config) -> None:
@@ -36,5 +38,7 @@ class ToyDogs(Dataset):
         """``count`` images of ``breed`` for ``split``, never shared with another split."""
         # Each image has its own seed, named by split, breed and index, so splits never share an image
         # and a split's first k images are the same whatever count is asked for.
-        seeds = [derive_seed("toydogs", split, breed, i) for i in range(count)]
+        # data.seed, when set, enters every image's seed: another draw, still disjoint between splits.
+        draw = () if self.draw_seed is None else (self.draw_seed,)
+        seeds = [derive_seed("toydogs", *draw, split, breed, i) for i in range(count)]
         return render_dogs(torch.full((count,), breed, dtype=torch.int64), seeds, resolution)

@@ -1,47 +1,42 @@
 """Many seeds of one lab: a run per seed in ``OUT/seed_<s>/`` and their aggregate.
 
-``OUT/aggregate.csv`` has one row per generation that every seed reached, with the
-number of seeds and, for each numeric metrics.csv column, the mean over seeds and a
-95% confidence interval for it (Student's t with n - 1 degrees of freedom; blank for
-a single seed). An aggregate folder can be handed to ``imagelab compare`` like a run:
-its curves are the means.
+What a seed varies is ``vary``: ``generator`` (the default, as before) only the run seed,
+so every seed shares one real data draw and one judge; ``data`` also the real data draw
+(``data.seed`` = the seed: pool, reference and judge splits); ``all`` the judge's training
+seed too (``judge.seed`` = the seed). Each seed's config.yaml holds the values it ran with.
+
+``OUT/aggregate.csv`` (means, bounded bootstrap intervals, each seed's value with few
+seeds, the extinction summary, survival), ``OUT/survival.csv`` and ``OUT/aggregate.json``
+are described in ``experiments/seed_aggregate.py``; ``OUT/report/index.html`` shows them
+(report/seeds_report.py). An aggregate folder can be handed to ``imagelab compare`` like a
+run: its curves are the means, and two such folders are compared seed by seed.
 
     imagelab.run_seeds("toy-vae", seeds=[0, 1, 2], out="runs/toy-seeds")   # = imagelab run --seeds 0,1,2
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scipy import stats
-
 from imagelab import lab
 from imagelab.config import RunConfig
 from imagelab.errors import ConfigError, RunFolderError, RunsFailedError
 from imagelab.experiments.jobs import Job, check_jobs, refuse_jobs_when_launched, run_side_by_side, run_status
+from imagelab.experiments.seed_aggregate import VARIED, aggregate, describe_final, write_aggregate
 from imagelab.lab import ConfigSource, Run
-from imagelab.metrics.suite import built_in_headline
 from imagelab.preflight import check_before_run
-from imagelab.runs.atomic import atomic_write_text
+from imagelab.report.seeds_report import build_seeds_report
 from imagelab.runs.folder import claim_folder_of_runs
-from imagelab.runs.layout import (
-    AGGREGATE_FILE,
-    CONFIG_FILE,
-    JOB_LOGS_DIR,
-    MANIFEST_FILE,
-    SEEDS_MARKER,
-    seed_folder,
-)
-from imagelab.runs.record import load_run
+from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, JOB_LOGS_DIR, MANIFEST_FILE, SEEDS_MARKER, seed_folder
 
-CONFIDENCE = 0.95
+VARY = tuple(VARIED)  # what --vary accepts; "generator" first: the default
+
+__all__ = ["VARY", "SeedRuns", "aggregate", "check_seeds", "check_vary", "describe_final", "parse_seeds",
+           "run_seeds", "vary_overrides", "write_aggregate"]
 
 
 @dataclass
@@ -55,10 +50,12 @@ class SeedRuns:
 
 def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
               out: str | os.PathLike | None = None, overrides: Sequence[str] = (), jobs: int = 1,
-              threads: int | None = None, allow_code_change: bool = False) -> SeedRuns:
-    """One run per seed in ``out``/seed_<s>/ (each resumable), then ``out``/aggregate.csv.
+              threads: int | None = None, allow_code_change: bool = False, vary: str = "generator") -> SeedRuns:
+    """One run per seed in ``out``/seed_<s>/ (each resumable), then ``out``/aggregate.csv and its report.
 
     ``seeds``: distinct non-negative integers, or their comma-separated text (``"0,1,2"``).
+    ``vary``: what a seed varies: ``generator`` (only the run seed), ``data`` (and ``data.seed``),
+    ``all`` (and ``judge.seed``); see the module docstring.
     ``out`` defaults to ``runs/<config name>-<hash of the config without its seed>-seeds``.
     ``jobs``: seeds run at a time, each in a process of its own with its share of the CPUs
     (experiments/jobs.py; a finished seed is skipped); ``threads``: each run's torch
@@ -68,14 +65,25 @@ def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
     """
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(seeds)
     overrides = lab.override_list(overrides)
+    vary = check_vary(vary)
     if any(item.startswith("seed=") for item in overrides):
         raise ConfigError("--seeds", "conflicts with a seed=... override; give the seeds in --seeds only")
-    configs = {seed: lab.resolve_config(config, [*overrides, f"seed={seed}"]) for seed in seeds}
+    for key in VARIED[vary]:
+        if any(item.startswith(f"{key}=") for item in overrides):
+            raise ConfigError("--vary", f"{vary} sets {key} to each seed, which conflicts with a {key}=... "
+                                        f"override; drop the override or use --vary generator")
+    configs = {seed: lab.resolve_config(config, [*overrides, f"seed={seed}", *vary_overrides(vary, seed)])
+               for seed in seeds}
     check_before_run(configs[seeds[0]])  # before OUT is made; each run checks its own config again
     if out is None:
-        without_seed = {k: v for k, v in configs[seeds[0]].to_dict().items() if k != "seed"}
+        without_seed = configs[seeds[0]].to_dict()
+        del without_seed["seed"]
+        for key in VARIED[vary]:  # keys that follow the seed belong to no one seed
+            section, name = key.split(".")
+            without_seed[section] = {**without_seed[section], name: None}
+        varied = "" if vary == "generator" else f"-vary-{vary}"
         digest = hashlib.sha256(repr(without_seed).encode()).hexdigest()[:8]
-        out = Path("runs") / f"{lab.config_name(config)}-{digest}-seeds"
+        out = Path("runs") / f"{lab.config_name(config)}-{digest}{varied}-seeds"
     root = Path(out).expanduser().resolve()
     _, processes = lab.join_processes(configs[seeds[0]])
     refuse_jobs_when_launched(check_jobs(jobs), processes)
@@ -92,10 +100,11 @@ def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
     processes.wait()  # every seed's metrics are written before the main process reads them
     table = []
     if processes.is_main:
-        table = write_aggregate(root, seeds)
+        table = write_aggregate(root, seeds, vary)
         print(describe_final(table))
         print(f"Aggregate: {root / AGGREGATE_FILE}  "
               f"(compare seed folders with `imagelab compare {root}/seed_* --out DIR`)")
+        print(f"Report: {build_seeds_report(root)}")
     return SeedRuns(root, {seed: lab.load_run(seed_folder(root, seed)) for seed in seeds}, table)
 
 
@@ -112,6 +121,18 @@ def _run_seeds_side_by_side(configs: dict[int, RunConfig], root: Path, jobs: int
     failures = [outcome.describe_failure() for outcome in outcomes if outcome.failed]
     if failures:
         raise RunsFailedError("; ".join(failures))
+
+
+def check_vary(vary: str) -> str:
+    """``vary`` if it is one of VARY."""
+    if vary not in VARIED:
+        raise ConfigError("--vary", f"must be one of {', '.join(VARY)}, got {vary!r}")
+    return vary
+
+
+def vary_overrides(vary: str, seed: int) -> list[str]:
+    """The overrides that make a seed's run vary what ``vary`` says: ``data.seed=<seed>`` and so on."""
+    return [f"{key}={seed}" for key in VARIED[check_vary(vary)]]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -143,64 +164,3 @@ def prepare_folder(out: Path, seeds: Sequence[int]) -> None:
     claim_folder_of_runs(out, SEEDS_MARKER, "--seeds run",
                          f"runs of one config with seeds {','.join(map(str, seeds))}, "
                          "made by `imagelab run --seeds`\n")
-
-
-def aggregate(rows_by_seed: dict[int, list[dict]]) -> list[dict]:
-    """Mean and 95% confidence interval over seeds, per generation and numeric column."""
-    by_generation = [{int(row["generation"]): row for row in rows} for rows in rows_by_seed.values()]
-    common = sorted(set.intersection(*(set(rows) for rows in by_generation))) if by_generation else []
-    table = []
-    for generation in common:
-        rows = [rows[generation] for rows in by_generation]
-        columns = [c for c in rows[0] if c != "generation" and all(_is_number(row.get(c)) for row in rows)]
-        line: dict = {"generation": generation, "seeds": len(rows)}
-        for column in columns:
-            mean, low, high = mean_interval([float(row[column]) for row in rows])
-            line.update({f"{column}_mean": mean, f"{column}_ci95_low": low, f"{column}_ci95_high": high})
-        table.append(line)
-    return table
-
-
-def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """The mean and its 95% t-interval (NaN bounds for one value)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, math.nan, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
-def write_aggregate(out: Path, seeds: Sequence[int]) -> list[dict]:
-    """Read each seed's metrics.csv and write ``out``/aggregate.csv; returns its rows."""
-    rows_by_seed = {seed: load_run(seed_folder(out, seed)).rows for seed in seeds}
-    table = aggregate(rows_by_seed)
-    columns: list[str] = []
-    for row in table:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns or ["generation", "seeds"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-                      for row in table])
-    atomic_write_text(out / AGGREGATE_FILE, buffer.getvalue())
-    return table
-
-
-def describe_final(table: list[dict], columns: Sequence[str] = built_in_headline()) -> str:
-    """Lines for the terminal: the last generation's means and intervals."""
-    if not table:
-        return "No generation was reached by every seed."
-    last = table[-1]
-    lines = [f"Mean over {last['seeds']} seeds at generation {last['generation']} (95% confidence interval):"]
-    for column in columns:
-        if f"{column}_mean" in last:
-            low, high = last[f"{column}_ci95_low"], last[f"{column}_ci95_high"]
-            interval = "" if math.isnan(low) else f"  [{low:.4g}, {high:.4g}]"
-            lines.append(f"  {column:<20} {last[f'{column}_mean']:.4g}{interval}")
-    return "\n".join(lines)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -9,6 +9,9 @@ A sweep file::
       loop.regime: [replace, accumulate]
       seed: [0, 1, 2]
 
+``vary: data`` (or ``all``) makes each run's ``seed`` vary the real data draw too
+(``data.seed``; and the judge's training seed, ``judge.seed``), as ``imagelab run --seeds
+--vary`` does; the default, ``generator``, varies only the generator's randomness.
 ``grid`` may also be a list of such mappings: the runs of each, one after the other
 (for keys that only make sense together, e.g. ``loop.real_fraction`` with ``mix``).
 Each run goes to ``OUT/<name>``, its name made of its grid values
@@ -16,6 +19,12 @@ Each run goes to ``OUT/<name>``, its name made of its grid values
 resumes a partial one; ``--jobs N`` runs N of them at a time on this machine, the
 CPUs split between them (experiments/jobs.py); ``--list`` prints each run as an
 ``imagelab run`` command, to hand one run to each job of a cluster's job array.
+
+When ``seed`` is a grid key, ``summary_over_seeds.csv`` has the final metrics' means and
+bounded bootstrap intervals over the seeds of each other combination, and
+``paired_differences.csv`` compares runs that differ in one grid key and share seeds: per
+metric, B - A for each shared seed (A: that key's first value in the grid), their mean and
+its bootstrap interval (metrics/intervals.py).
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ from imagelab import lab
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import StageFailedError, UserError
 from imagelab.experiments.jobs import Job, check_jobs, refuse_jobs_when_launched, run_side_by_side, run_status
-from imagelab.experiments.seeds import mean_interval
+from imagelab.experiments.seeds import check_vary, vary_overrides
+from imagelab.metrics.intervals import FEW_SEEDS, bootstrap_interval, paired_differences, seed_values_text
 from imagelab.metrics.suite import built_in_headline
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
@@ -46,8 +56,9 @@ from imagelab.runs.record import load_run
 MARKER = ".imagelab-sweep"
 SUMMARY_FILE = "summary.csv"
 SEEDS_SUMMARY_FILE = "summary_over_seeds.csv"
+PAIRED_FILE = "paired_differences.csv"
 SUMMARY_METRICS = built_in_headline()  # the built-in metrics' headline columns (metrics/metric.py, Column)
-KEYS = ("config", "overrides", "grid")
+KEYS = ("config", "overrides", "grid", "vary")
 
 
 class SweepError(UserError):
@@ -95,6 +106,11 @@ def load_sweep(source: str) -> Sweep:
     if not isinstance(fixed, dict):
         raise SweepError(f"sweep {path}: 'overrides' must map dotted keys to values, "
                          "e.g. loop.generations: 5")
+    vary = tree.get("vary", "generator")
+    try:
+        check_vary(vary)
+    except UserError:
+        raise SweepError(f"sweep {path}: 'vary' must be generator, data or all, got {vary!r}") from None
     grids = tree.get("grid")
     grids = [grids] if isinstance(grids, dict) else grids
     if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) and g for g in grids):
@@ -111,6 +127,15 @@ def load_sweep(source: str) -> Sweep:
         for combination in itertools.product(*grid.values()):
             values = dict(zip(grid, combination))
             overrides = [f"{k}={_yaml_value(v)}" for k, v in {**fixed, **values}.items()]
+            if vary != "generator":
+                if "seed" not in values:
+                    raise SweepError(f"sweep {path}: 'vary: {vary}' varies the data with each run's seed; "
+                                     "make seed a grid key")
+                taken = [key for key in ("data.seed", "judge.seed") if key in {**fixed, **values}]
+                if taken:
+                    raise SweepError(f"sweep {path}: 'vary: {vary}' sets {taken[0]} from the seed; "
+                                     f"remove {taken[0]} from the sweep")
+                overrides += vary_overrides(vary, values["seed"])
             runs.append(SweepRun(_run_name(values), values, overrides))
     _check_names(path, runs)
     for run in runs:
@@ -163,7 +188,12 @@ def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None
     if groups:
         _write_csv(out / SEEDS_SUMMARY_FILE, groups)
         print(format_table(groups))
-        print(f"Means over seeds (95% t-intervals): {out / SEEDS_SUMMARY_FILE}")
+        print(f"Means over seeds (95% bootstrap intervals over seeds): {out / SEEDS_SUMMARY_FILE}")
+    paired = paired_over_seeds(rows, [key for key in rows[0] if key not in not_grid])
+    if paired:
+        _write_csv(out / PAIRED_FILE, paired)
+        print(format_table(paired))
+        print(f"Paired differences B - A over shared seeds: {out / PAIRED_FILE}")
     return failed
 
 
@@ -212,10 +242,51 @@ def over_seeds(rows: list[dict], grid_keys: list[str]) -> list[dict]:
         for metric in SUMMARY_METRICS:
             numbers = [float(m[metric]) for m in members if isinstance(m[metric], (int, float))]
             if len(numbers) == len(members):
-                mean, low, high = mean_interval(numbers)
+                # Percentile bootstrap: its bounds lie within the seeds' values, so within the metric's range.
+                mean, low, high = bootstrap_interval(numbers)
                 line.update({f"{metric}_mean": mean, f"{metric}_ci95_low": low, f"{metric}_ci95_high": high})
+                if len(numbers) < FEW_SEEDS:
+                    line[f"{metric}_seeds"] = seed_values_text(numbers)
         table.append(line)
     return table
+
+
+def paired_over_seeds(rows: list[dict], grid_keys: list[str]) -> list[dict]:
+    """For each grid key but ``seed``: finished runs that differ from the key's first value in that key alone
+    and share seeds with it, per metric B - A over the shared seeds (each seed's, the mean and its interval)."""
+    if "seed" not in grid_keys:
+        return []
+    finished = [row for row in rows if row["status"] == "complete"]
+    table = []
+    for key in (k for k in grid_keys if k != "seed"):
+        values = list(dict.fromkeys(row[key] for row in finished if row[key] != ""))
+        others = [k for k in grid_keys if k not in (key, "seed")]
+        if len(values) < 2:
+            continue
+        baseline = values[0]
+        for value in values[1:]:
+            settings = dict.fromkeys(tuple(row[k] for k in others) for row in finished if row[key] == value)
+            for setting in settings:
+                same = [row for row in finished if tuple(row[k] for k in others) == setting]
+                first = {row["seed"]: row for row in same if row[key] == baseline}
+                second = {row["seed"]: row for row in same if row[key] == value}
+                if not set(first) & set(second):
+                    continue
+                for metric in SUMMARY_METRICS:
+                    paired = paired_differences(_numbers(first, metric), _numbers(second, metric))
+                    if not paired["seeds"]:
+                        continue
+                    table.append({"setting": key, "A": baseline, "B": value, **dict(zip(others, setting)),
+                                  "metric": metric, "seeds": len(paired["seeds"]),
+                                  "difference_mean": paired["mean"], "difference_ci95_low": paired["low"],
+                                  "difference_ci95_high": paired["high"],
+                                  "per_seed": seed_values_text(paired["differences"]),
+                                  "paired_seeds": ";".join(map(str, paired["seeds"]))})
+    return table
+
+
+def _numbers(rows_by_seed: dict[Any, dict], metric: str) -> dict[Any, float]:
+    return {seed: float(row[metric]) for seed, row in rows_by_seed.items() if isinstance(row[metric], (int, float))}
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

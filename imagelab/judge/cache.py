@@ -6,7 +6,9 @@ the data identity (dataset, root, resolution, breeds, split sizes as realised, s
 size derived from the photo counts counts too, and the kinds of degenerate images
 its outlier exposure uses) and the judge config (``judge.min_steps`` included).
 Imbalance settings and the run seed do not enter: every run on the same data is
-judged by the same instrument.
+judged by the same instrument. ``data.seed`` (another draw of the real images) and
+``judge.seed`` (another training seed) enter only when set, so the keys of judges
+cached before these settings existed still hold.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ JUDGE_SEED = 0  # the judge is a fixed instrument: it does not follow the run se
 CACHE_FORMAT = 4  # bump when the judge's training code or the toydogs renderer changes what a cached judge means
 
 
+def judge_seed(config) -> int:
+    """The seed the judge trains with (``config``: the JudgeConfig): its ``seed``, else JUDGE_SEED."""
+    return JUDGE_SEED if config.seed is None else config.seed
+
+
 def outlier_kinds(data: RealData) -> tuple[str, ...]:
     """The degenerate images the judge learns to reject: with the renderer's empty backgrounds for the toy
     dogs, only ones made from the photos themselves for photos (``imagelab.judge.degenerate``)."""
@@ -54,6 +61,10 @@ def judge_key(config, data_identity: dict | None = None, split_sizes: dict | Non
         "judge": dataclasses.asdict(config.judge),
         "outlier_kinds": list(kinds),
     }
+    if data.seed is not None:
+        identity["data"]["seed"] = data.seed
+    if config.judge.seed is None:
+        del identity["judge"]["seed"]
     if data_identity:
         identity["source"] = data_identity
     if config.judge.pretrained:
@@ -77,7 +88,7 @@ def obtain_judge(config, data: RealData, device: torch.device, run_judge_dir: Pa
             judge, origin = Judge.load(cached, device), "cache"
         else:
             judge = Judge.train(config.judge, data.judge_train, data.judge_eval, data.breeds, device,
-                                seed=JUDGE_SEED, outlier_kinds=kinds)
+                                seed=judge_seed(config.judge), outlier_kinds=kinds)
             origin = "trained"
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,9 @@ class JudgeConfig:
     # A local weights file of the same timm model to start from (all but the classifier); None: from scratch.
     # Never fetched from a model hub; see imagelab/judge/pretrained.py for how to make one.
     pretrained: str | None = local_path()
+    # The seed of the judge's initialisation and training. None: the fixed JUDGE_SEED (judge/cache.py), so
+    # every run on the same data shares one judge; `imagelab run --seeds ... --vary all` sets it per run.
+    seed: int | None = bounded(None, ge=0)
 
     def __post_init__(self) -> None:
         if self.outlier_blur_min <= self.real_blur_max:

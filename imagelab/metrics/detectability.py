@@ -24,8 +24,9 @@ judged b (under H0 they come from other breeds, at worst all from a). Images of 
 as a third breed are left out (under 1% of a's for a 99%-accurate judge). The price of not
 knowing the rates is power: with 300 held-out images per breed and 1,000 golden
 retrievers in the sample, c is about 3.3 and about a dozen images judged b are needed
-before errors alone are ruled out. ``benchmarks/extinction_test.py`` measures the
-false-alarm rate and the power by simulation (docs/metrics.md, "Detectability").
+before errors alone are ruled out (hence the toy dogs' 1,000 held out per breed).
+``benchmarks/extinction_test.py`` measures the false-alarm rate and the power by
+simulation (docs/metrics.md, "Detectability").
 
 ``eval.detection_floor``, when set, keeps the earlier rule instead: a breed is detectable
 while its share is at least that floor (and it has a sample).

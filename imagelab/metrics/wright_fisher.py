@@ -56,6 +56,20 @@ def survival_probability(count: int, population: int, generations: int) -> np.nd
     return 1.0 - count_distribution(count, population, generations)[:, 0]
 
 
+def survival_from_pool(count: int, pool: int, population: int, generations: int) -> np.ndarray:
+    """(generations + 1,): P(the breed has at least one image) at t = 0..generations when generation 1 draws
+    ``population`` images from a pool of ``pool`` holding ``count`` of the breed, and each later generation
+    resamples the ``population`` images before it (``survival_probability`` when pool = population)."""
+    _check(count, pool)
+    first = binom.pmf(np.arange(population + 1), population, count / pool)  # the count after generation 1
+    matrix = transition_matrix(population)
+    rows, state = [float(count > 0)], first
+    for _ in range(generations):
+        rows.append(1.0 - float(state[0]))
+        state = state @ matrix
+    return np.array(rows[: generations + 1])
+
+
 def loss_probability(count: int, population: int) -> float:
     """P(the breed is eventually lost) = 1 - k/N, exactly (the share is a martingale)."""
     _check(count, population)

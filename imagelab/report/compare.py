@@ -3,13 +3,20 @@
 The page overlays the runs' curves (a few breeds' shares, unrecognized, FID,
 breeds alive; one line per run; a ``--seeds`` folder counts as one run, its means),
 lists their final headline metrics (report/columns.py) side by side and the config
-keys in which they differ. DIR is replaced as a whole, so it must be new,
+keys in which they differ. It draws each run's survival (per breed, the share of its
+seeds in which the breed is still detectable; a single run's is 0 or 1) beside the
+resampling null's exact Wright-Fisher survival, and, for runs that differ in one
+setting and share seeds (report/paired.py says how they are paired), the paired
+difference B - A per seed with its interval: the last generation on the page, every
+generation in ``paired.csv``. DIR is replaced as a whole, so it must be new,
 empty, or an earlier comparison (recognised by its marker file); a run folder is
 never overwritten.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import time
@@ -17,12 +24,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from imagelab.errors import UserError
+from imagelab.metrics.intervals import seed_values_text
 from imagelab.metrics.metric import Column
+from imagelab.metrics.survival import null_survival, pool_counts, survival_table
 from imagelab.report import plots
-from imagelab.report.columns import headline_columns, shown
+from imagelab.report.columns import as_number, as_percent, headline_columns, shown
 from imagelab.report.html import extinctions, render
-from imagelab.runs.aggregate import is_aggregate, load_aggregate
-from imagelab.runs.atomic import atomic_directory
+from imagelab.report.paired import Pairing, paired_rows, pairings, seed_groups
+from imagelab.report.seeds_report import read_table
+from imagelab.report.survival_plot import plot_survival
+from imagelab.runs.aggregate import is_aggregate, load_aggregate, seeds_of
+from imagelab.runs.atomic import atomic_directory, atomic_write_text
+from imagelab.runs.layout import SURVIVAL_FILE, seed_folder
 from imagelab.runs.record import RunRecord, load_run, number
 
 MARKER = ".imagelab-comparison"
@@ -49,6 +62,8 @@ def build_comparison(run_dirs: Sequence[Path], out: Path) -> Path:
         headline = headline_columns(records)  # of any of the runs, each once
         if measured:
             plots.plot_runs_overlaid(measured, breeds, temp / "runs.png")
+        survival = _survival_plot(records, labels, temp / "survival.png") if measured else None
+        paired = _paired_views(records, labels, headline, temp / "paired.csv")
         context = {
             "title": f"imagelab comparison of {len(records)} runs",
             "generated": time.strftime("%Y-%m-%d %H:%M"),
@@ -57,10 +72,88 @@ def build_comparison(run_dirs: Sequence[Path], out: Path) -> Path:
             "headline": [column.heading for column in headline],
             "runs": [_run_view(label, record, out, headline) for label, record in zip(labels, records)],
             "differences": config_differences([r.config for r in records]),
+            "survival": survival,
+            "paired": paired,
+            "paired_csv": "paired.csv" if paired else None,
             "labels": labels,
         }
         (temp / "index.html").write_text(render("compare.html", **context), encoding="utf-8")
     return out / "index.html"
+
+
+def _survival_plot(records: Sequence[RunRecord], labels: Sequence[str], path: Path) -> dict[str, Any] | None:
+    """survival.png: each run's survival (a --seeds folder's survival.csv, a run's own 0/1), the null beside it."""
+    breeds = next((r.breeds for r in records if r.breeds), ())
+    curves = []
+    null, population = None, None
+    for label, record in zip(labels, records):
+        single = load_run(seed_folder(record.root, seeds_of(record.root)[0])) if is_aggregate(record.root) else record
+        table = read_table(record.root / SURVIVAL_FILE) if is_aggregate(record.root) else []
+        if not table and single.rows:
+            runs = ({seed: load_run(seed_folder(record.root, seed)).rows for seed in seeds_of(record.root)}
+                    if is_aggregate(record.root) else {0: single.rows})
+            table = survival_table(runs, single.breeds, single.detection_floors)
+        if table:
+            curves.append((label, table))
+        if null is None and single.drift_population and table:
+            counts = pool_counts(single.manifest, single.breeds, single.rows[0] if single.rows else None)
+            null = null_survival(counts, single.drift_population, max(row["generation"] for row in table))
+            population = single.drift_population if null else None
+    if not curves or not breeds:
+        return None
+    drawn = plot_survival(curves, breeds, path, null, population)
+    return {"src": path.name, "breeds": drawn, "null": null is not None}
+
+
+def _paired_views(records: Sequence[RunRecord], labels: Sequence[str], headline: Sequence[Column],
+                  csv_path: Path) -> list[dict[str, Any]]:
+    """Each pairing's last-generation table for the page; every generation's differences go to ``csv_path``."""
+    views, lines = [], []
+    num_breeds = max((len(r.breeds) for r in records), default=0)
+    for pairing in pairings(seed_groups(records, labels)):
+        rows = paired_rows(pairing, headline, num_breeds)
+        if not rows:
+            continue
+        name = f"{_group_label(pairing.second.labels)} − {_group_label(pairing.first.labels)}"
+        for row in rows:
+            lines.append({"pair": name, "generation": row["generation"], "column": row["column"].name,
+                          "seeds": ";".join(map(str, row["seeds"])), "A": seed_values_text(row["A"]),
+                          "B": seed_values_text(row["B"]), "difference_per_seed": seed_values_text(row["differences"]),
+                          "difference_mean": row["mean"], "difference_ci95_low": row["low"],
+                          "difference_ci95_high": row["high"]})
+        last = max(row["generation"] for row in rows)
+        views.append(_pairing_view(name, pairing, [row for row in rows if row["generation"] == last], last))
+    if lines:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(lines[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in line.items()}
+                          for line in lines])
+        atomic_write_text(csv_path, buffer.getvalue())
+    return views
+
+
+def _pairing_view(name: str, pairing: Pairing, rows: list[dict], generation: int) -> dict[str, Any]:
+    return {
+        "name": name, "generation": generation, "seeds": ", ".join(map(str, pairing.seeds)),
+        "differences": pairing.differences,
+        "rows": [{"column": row["column"].heading,
+                  "per_seed": " · ".join(_difference(row["column"], v) for v in row["differences"]),
+                  "mean": _difference(row["column"], row["mean"]),
+                  "interval": "–" if math.isnan(row["low"]) else
+                  f"[{_difference(row['column'], row['low'])}, {_difference(row['column'], row['high'])}]"}
+                 for row in rows],
+    }
+
+
+def _difference(column: Column, value: float) -> str:
+    """A difference in the column's unit (percentage points for shares), with its sign."""
+    text = as_percent(value) if column.style == "percent" else as_number(value)
+    return text if text.startswith("-") or text == "–" else f"+{text}"
+
+
+def _group_label(labels: Sequence[str]) -> str:
+    return labels[0] if len(labels) == 1 else f"{labels[0]} (+{len(labels) - 1} runs)"
 
 
 def _check_output(out: Path, records: list[RunRecord]) -> None:

@@ -16,10 +16,15 @@ def is_aggregate(root: Path) -> bool:
     return (root / AGGREGATE_FILE).is_file() and not (root / CONFIG_FILE).exists()
 
 
+def seeds_of(root: Path) -> list[int]:
+    """The seeds of a seeds folder's ``seed_<s>`` run folders, in increasing order."""
+    return sorted(int(p.name[len("seed_"):]) for p in Path(root).glob("seed_*") if p.name[len("seed_"):].isdigit())
+
+
 def load_aggregate(root: Path) -> RunRecord:
     """An aggregate folder as a RunRecord whose rows are the means over seeds (for comparisons)."""
     root = Path(root).expanduser().resolve()
-    seeds = sorted(int(p.name[len("seed_"):]) for p in root.glob("seed_*") if p.name[len("seed_"):].isdigit())
+    seeds = seeds_of(root)
     if not seeds:
         raise RunFolderError(f"{root} has an {AGGREGATE_FILE} but no seed_* run folders")
     first = load_run(seed_folder(root, seeds[0]))

@@ -38,6 +38,8 @@ def generation_folder_name(generation: int) -> str:
 # A folder of runs of one config with several seeds (``imagelab run --seeds``):
 SEEDS_MARKER = ".imagelab-seeds"
 AGGREGATE_FILE = "aggregate.csv"  # per generation, each column's mean and interval over seeds
+AGGREGATE_INFO_FILE = "aggregate.json"  # what the seeds varied, the seeds, how the intervals are made
+SURVIVAL_FILE = "survival.csv"  # per generation, the share of seeds in which each breed is still detectable
 
 
 def seed_folder(out: Path, seed: int) -> Path:
