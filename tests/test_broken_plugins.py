@@ -48,6 +48,7 @@ OVERRIDES = [
     "data.judge_train_per_breed=40",
     "data.eval_per_breed=20",
     "judge.epochs=1",
+    "judge.min_steps=0",
     "loop.generations=1",
     "eval.grid_samples=16",
     "device=cpu",
