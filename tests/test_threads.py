@@ -19,6 +19,16 @@ from imagelab.runtime.threads import (
 )
 
 
+@pytest.fixture(autouse=True)
+def no_earlier_choice(monkeypatch):
+    """Each test starts as a fresh process would: no run has set threads, torch's count is the import-time one.
+
+    (A run earlier in the suite, under a fixture's torch.set_num_threads, leaves its choice behind.)
+    """
+    monkeypatch.setattr(threads, "_applied", None)
+    monkeypatch.setattr(threads, "_TORCH_THREADS_AT_IMPORT", torch.get_num_threads())
+
+
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
