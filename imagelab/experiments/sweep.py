@@ -24,7 +24,9 @@ When ``seed`` is a grid key, ``summary_over_seeds.csv`` has the final metrics' m
 bounded bootstrap intervals over the seeds of each other combination, and
 ``paired_differences.csv`` compares runs that differ in one grid key and share seeds: per
 metric, B - A for each shared seed (A: that key's first value in the grid), their mean and
-its bootstrap interval (metrics/intervals.py).
+its bootstrap interval (metrics/intervals.py). A sweep file's ``claims`` (published findings,
+each a paired difference between two sets of its runs with the direction the paper expects;
+experiments/claims.py) are tested into ``claims.csv`` and drawn in ``claims.png``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import itertools
 import math
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +46,19 @@ import yaml
 from imagelab import lab
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import StageFailedError, UserError
+from imagelab.experiments.claims import (
+    CLAIMS_FIGURE,
+    CLAIMS_FILE,
+    Claim,
+    check_claims,
+    measure_claims,
+    parse_claims,
+)
 from imagelab.experiments.jobs import Job, check_jobs, refuse_jobs_when_launched, run_side_by_side, run_status
 from imagelab.experiments.seeds import check_vary, vary_overrides
 from imagelab.metrics.intervals import FEW_SEEDS, bootstrap_interval, paired_differences, seed_values_text
 from imagelab.metrics.suite import built_in_headline
+from imagelab.report.claims_plot import plot_claims
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
 from imagelab.runs.layout import JOB_LOGS_DIR
@@ -58,7 +69,7 @@ SUMMARY_FILE = "summary.csv"
 SEEDS_SUMMARY_FILE = "summary_over_seeds.csv"
 PAIRED_FILE = "paired_differences.csv"
 SUMMARY_METRICS = built_in_headline()  # the built-in metrics' headline columns (metrics/metric.py, Column)
-KEYS = ("config", "overrides", "grid", "vary")
+KEYS = ("config", "overrides", "grid", "vary", "claims")
 
 
 class SweepError(UserError):
@@ -77,6 +88,11 @@ class Sweep:
     name: str  # the sweep file's stem
     config: str | None  # preset name or absolute YAML path
     runs: list[SweepRun]
+    claims: list[Claim] = field(default_factory=list)  # published findings tested on the runs (claims.py)
+
+    def run_values(self) -> list[tuple[str, dict[str, str]]]:
+        """Each run's name and grid values as the sweep writes them (what a claim's A and B name)."""
+        return [(run.name, {key: _yaml_value(value) for key, value in run.values.items()}) for run in self.runs]
 
 
 def sweep_dir() -> Path:
@@ -143,7 +159,13 @@ def load_sweep(source: str) -> Sweep:
             load_config(config, run.overrides)
         except UserError as error:
             raise SweepError(f"sweep {path}, run '{run.name}': {error}") from None
-    return Sweep(path.stem, config, runs)
+    sweep = Sweep(path.stem, config, runs)
+    try:
+        sweep.claims.extend(parse_claims(tree.get("claims"), f"sweep {path}", _yaml_value))
+        check_claims(sweep.claims, sweep.run_values(), f"sweep {path}")
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    return sweep
 
 
 def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None) -> list[str]:
@@ -194,7 +216,21 @@ def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None
         _write_csv(out / PAIRED_FILE, paired)
         print(format_table(paired))
         print(f"Paired differences B - A over shared seeds: {out / PAIRED_FILE}")
+    if sweep.claims:
+        write_claims(sweep, out)
     return failed
+
+
+def write_claims(sweep: Sweep, out: Path) -> list[dict]:
+    """``out``/claims.csv and claims.png: each of the sweep's claims tested on its runs (claims.py)."""
+    table = measure_claims(sweep.claims, sweep.run_values(), out)
+    _write_csv(out / CLAIMS_FILE, [{k: v for k, v in row.items() if k != "differences"} for row in table])
+    plot_claims(table, out / CLAIMS_FIGURE)
+    print(format_table([{key: row[key] for key in ("direction", "metric", "generation", "seeds", "difference_mean",
+                                                   "difference_ci95_low", "difference_ci95_high", "verdict")}
+                        for row in table]))
+    print(f"Claims, B - A paired over seeds: {out / CLAIMS_FILE} (figure: {out / CLAIMS_FIGURE})")
+    return table
 
 
 def list_commands(sweep: Sweep, out: Path) -> list[str]:
