@@ -272,6 +272,9 @@ def test_run_ends_with_a_report(tiny_run):
     assert index.is_file()
     assert_self_contained(index)
     assert len(list((tiny_run / "report" / "mosaic").glob("*.png"))) > 0
+    # The distinct images against the resampling null's band: a resample run is that null.
+    assert (tiny_run / "report" / "plots" / "distinct.png").is_file()
+    assert "would keep (median dashed, 95% band shaded" in index.read_text()
 
 
 def test_report_opens_in_a_headless_browser(tiny_run, synthetic_report, synthetic_seeds, tmp_path):
