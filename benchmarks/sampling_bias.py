@@ -12,7 +12,7 @@ unbiased) while recall and coverage fall.
 
     python benchmarks/sampling_bias.py                                  # vae, default data, 3 seeds
     python benchmarks/sampling_bias.py --seeds 2 --data-scale 0.5 generator.name=latent-diffusion
-    python benchmarks/sampling_bias.py --biases 0 0.5 generator.name=ddpm-cond
+    python benchmarks/sampling_bias.py --config toy-ddpm-cond --biases 0 0.25 0.5
 
 Trailing KEY=VALUE arguments are run-config overrides. Writes
 benchmarks/results/sampling_bias_<generator>.json (or ``--out``) and a markdown table.
@@ -50,6 +50,7 @@ METRICS = ("precision", "recall", "coverage", "fid", "tail_share", "tv_to_real",
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, help="a preset name or YAML path (default: the embedded default)")
     parser.add_argument("--seeds", type=int, default=3, help="run seeds 0..N-1 (default 3)")
     parser.add_argument("--biases", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75])
     parser.add_argument("--data-scale", type=float, default=1.0,
@@ -65,13 +66,13 @@ def main() -> None:
     if args.biases[0] != 0:
         args.biases = [0.0, *args.biases]  # the unbiased draw is what every difference is paired against
     torch.set_num_threads(args.threads)
-    scale = load_config(None, args.overrides).data.imbalance.max_count
+    scale = load_config(args.config, args.overrides).data.imbalance.max_count
     overrides = [*args.overrides, f"data.imbalance.max_count={max(1, round(scale * args.data_scale))}"]
     work = Path(tempfile.mkdtemp(prefix="imagelab-sampling-bias-"))
 
     per_seed: list[dict] = []
     for seed in range(args.seeds):
-        config = load_config(None, [*overrides, f"seed={seed}"])
+        config = load_config(args.config, [*overrides, f"seed={seed}"])
         per_seed.append(measure_seed(config, args.biases, work / f"seed{seed}"))
         print(f"seed {seed}: " + "; ".join(f"b={b}: " + ", ".join(f"{m} {v:.4f}" for m, v in row.items())
                                           for b, row in per_seed[-1]["by_bias"].items()), flush=True)
@@ -79,9 +80,10 @@ def main() -> None:
     result = {
         "what": "generation 1 at each sampling_bias, paired over seeds (differences against sampling_bias 0)",
         "command": "python benchmarks/sampling_bias.py " + " ".join(
-            [f"--seeds {args.seeds}", "--biases " + " ".join(map(str, args.biases)),
-             f"--data-scale {args.data_scale}", f"--threads {args.threads}", *args.overrides]),
-        "generator": dataclasses.asdict(load_config(None, overrides).generator),
+            ([f"--config {args.config}"] if args.config else [])
+            + [f"--seeds {args.seeds}", "--biases " + " ".join(map(str, args.biases)),
+               f"--data-scale {args.data_scale}", f"--threads {args.threads}", *args.overrides]),
+        "generator": dataclasses.asdict(load_config(args.config, overrides).generator),
         "machine": {"cpu": cpu_name(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
         "per_seed": per_seed,
         "differences": paired_differences(per_seed, args.biases),
