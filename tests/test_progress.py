@@ -45,6 +45,16 @@ def test_a_bar_of_a_total_counts_updates(bars_on, capsys):
     assert "steps" in capsys.readouterr().err
 
 
+def test_a_terminal_only_bar_stays_out_of_a_redirected_stream(bars_on, capsys):
+    # The --jobs progress lines: one per running job on a terminal, none in a log or a captured stream.
+    with progress_bar(3, "job line", unit="gen", position=1, terminal_only=True) as bar:
+        bar.update(3)
+    assert bar.disable and "job line" not in capsys.readouterr().err
+    with progress_bar(3, "shown line", unit="gen", position=1) as bar:
+        bar.update(3)
+    assert "shown line" in capsys.readouterr().err
+
+
 def test_diffusion_sampling_reports_every_denoising_step_and_changes_no_sample(bars_on, monkeypatch, capsys):
     pool = ImageSet.create(render_dogs(torch.tensor([0] * 20 + [5] * 12), list(range(32)), 16),
                            torch.tensor([0] * 20 + [1] * 12))

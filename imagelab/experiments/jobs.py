@@ -36,6 +36,7 @@ from imagelab.errors import ConfigError
 from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.layout import MANIFEST_FILE
 from imagelab.runtime.distributed import Processes
+from imagelab.runtime.progress import progress_bar
 from imagelab.runtime.threads import ThreadChoice, choose_threads
 
 POLL_SECONDS = 0.5  # how often the runs' manifests are read for the progress lines
@@ -137,8 +138,7 @@ class _Running:
         self.started = time.perf_counter()
         self.total = job.config.loop.generations + 1  # generation 0 (the real pool) is measured too
         self.done = -1
-        self.bar = tqdm(total=self.total, desc=job.name, unit="gen", position=slot, leave=False,
-                        dynamic_ncols=True, disable=None)  # disable=None: a bar on a terminal only
+        self.bar = progress_bar(self.total, job.name, unit="gen", position=slot, terminal_only=True)
 
     @classmethod
     def start(cls, job: Job, threads: int, log_dir: Path, slot: int) -> _Running:

@@ -42,15 +42,21 @@ def bars_disabled() -> bool:
 
 
 def progress_bar(iterable_or_total: Iterable | int, description: str, *, unit: str = "it", delay: float = 0.0,
-                 enabled: bool = True) -> tqdm:
+                 enabled: bool = True, position: int | None = None, terminal_only: bool = False) -> tqdm:
     """A progress bar over ``iterable_or_total``: an iterable to wrap, or a count of steps to ``update``.
 
     ``description`` leads the line (name the generator or stage: ``"ddpm sampling"``);
     ``unit`` names what is counted; ``delay`` (seconds) shows the bar only once the work
     has lasted that long, for loops that are often quick; ``enabled=False`` hides it.
+    ``position`` keeps the bar on its own line among several at once (``--jobs``), and
+    ``terminal_only`` shows it only when stderr is a terminal (such bars would fill a log).
     Use it as an iterator, or as a context manager with ``update(n)`` calls.
     """
-    disable = not enabled or bars_disabled()
+    disable: bool | None = not enabled or bars_disabled()
+    if terminal_only and not disable:
+        disable = None  # tqdm's own rule: no bar unless its stream is a terminal
+    options = {"desc": description, "unit": unit, "delay": delay, "leave": False, "disable": disable,
+               "position": position}
     if isinstance(iterable_or_total, int):
-        return tqdm(total=iterable_or_total, desc=description, unit=unit, delay=delay, leave=False, disable=disable)
-    return tqdm(iterable_or_total, desc=description, unit=unit, delay=delay, leave=False, disable=disable)
+        return tqdm(total=iterable_or_total, **options)
+    return tqdm(iterable_or_total, **options)
