@@ -36,12 +36,22 @@ RUNS = {"resample": ["toy-resample"], "vae": []}  # A, then B: the preset each r
 COLUMNS = ("within_breed_variance", "distinct", "coverage", "recall", "tail_mass")
 
 
-def last_rows(folder: Path, seeds: list[int]) -> dict[int, dict]:
+def rows_of(folder: Path, seeds: list[int], generation: int) -> dict[int, dict]:
+    """Each seed's metrics row of ``generation`` (-1: the last)."""
     rows = {}
     for seed in seeds:
         with open(folder / f"seed_{seed}" / "metrics.csv") as handle:
-            rows[seed] = list(csv.DictReader(handle))[-1]
+            rows[seed] = list(csv.DictReader(handle))[generation]
     return rows
+
+
+def fidelity(rows: dict[int, dict]) -> dict[str, object]:
+    """Generation 1's TV to the real pool and unrecognized share: each seed's, mean and range."""
+    found = {}
+    for column in ("tv_to_real", "share_unrecognized"):
+        values = [float(row[column]) for row in rows.values()]
+        found[column] = {"per_seed": values, "mean": sum(values) / len(values), "range": [min(values), max(values)]}
+    return found
 
 
 def compare(rows: dict[str, dict[int, dict]], columns: list[str]) -> dict[str, dict]:
@@ -73,7 +83,7 @@ def main() -> None:
         if subprocess.run(command, cwd=REPOSITORY).returncode != 0:
             sys.exit(f"{' '.join(command[2:])} failed; run this script again to resume it")
         seconds[name] = round(time.perf_counter() - start, 1)
-    rows = {name: last_rows(args.out / name, seeds) for name in RUNS}
+    rows = {name: rows_of(args.out / name, seeds, -1) for name in RUNS}
     breeds = [column[len("distinct_"):] for column in rows["vae"][seeds[0]] if column.startswith("distinct_")]
     result = {
         "what": "last generation of the default lab (vae) minus the resample null, paired by seed "
@@ -84,6 +94,7 @@ def main() -> None:
         "note": "a run found complete is not re-run, so its wall time is then only the check",
         "machine": {"cpu": cpu_name(), "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
         "columns": compare(rows, [*COLUMNS, *(f"distinct_{breed}" for breed in breeds)]),
+        "generation_1_fidelity": {name: fidelity(rows_of(args.out / name, seeds, 1)) for name in RUNS},
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(result, indent=2) + "\n")
@@ -91,6 +102,10 @@ def main() -> None:
         low, high = entry["difference_ci95"]
         print(f"{column:40s} vae - resample {entry['difference_mean']:+.4g} [{low:+.4g}, {high:+.4g}] "
               f"(per seed {entry['per_seed_difference']})")
+    for name, found in result["generation_1_fidelity"].items():
+        print(f"generation 1 of {name}: " + ", ".join(
+            f"{column} mean {entry['mean']:.4f} (range {entry['range'][0]:.4f}-{entry['range'][1]:.4f})"
+            for column, entry in found.items()))
     print(f"written to {args.results}")
 
 
