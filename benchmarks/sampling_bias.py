@@ -12,7 +12,7 @@ unbiased) while recall and coverage fall.
 
     python benchmarks/sampling_bias.py                                  # vae, default data, 3 seeds
     python benchmarks/sampling_bias.py --seeds 2 --data-scale 0.5 generator.name=latent-diffusion
-    python benchmarks/sampling_bias.py --config toy-ddpm-cond --biases 0 0.25 0.5
+    python benchmarks/sampling_bias.py --config toy-latent-diffusion --biases 0 0.5
 
 Trailing KEY=VALUE arguments are run-config overrides. Writes
 benchmarks/results/sampling_bias_<generator>.json (or ``--out``) and a markdown table.

@@ -127,14 +127,14 @@ def test_a_resolved_config_of_the_flat_layout_still_loads():
     assert config_from_dict(old).to_dict() == load_config(None, ["loop.generations=3"]).to_dict()
 
 
-@pytest.mark.parametrize("name", ["gmm", "resample", "ddpm", "diffusers-pipeline"])
+@pytest.mark.parametrize("name", ["gmm", "resample", "ddpm", "ddpm-cond", "diffusers-pipeline"])
 def test_a_generator_without_a_sampling_bias_mechanism_refuses_the_setting_and_names_those_with_one(name):
-    with pytest.raises(ConfigError, match=r"generator\.sampling_bias: is only used by generator ddpm-cond, "
+    with pytest.raises(ConfigError, match=r"generator\.sampling_bias: is only used by generator "
                                           rf"latent-diffusion, vae \(generator is '{name}'\)"):
         load_config(None, [f"generator.name={name}", "generator.sampling_bias=0.5"])
 
 
-@pytest.mark.parametrize("name", ["vae", "ddpm-cond", "latent-diffusion"])
+@pytest.mark.parametrize("name", ["vae", "latent-diffusion"])
 def test_generators_with_a_sampling_bias_mechanism_take_it_in_0_to_1(name):
     assert load_config(None, [f"generator.name={name}", "generator.sampling_bias=0.25"]).generator.sampling_bias == 0.25
     with pytest.raises(ConfigError, match=r"generator\.sampling_bias: must be between 0.0 and 1.0"):

@@ -57,24 +57,6 @@ def test_guidance_changes_the_samples_but_not_the_labels(conditional):
     assert (plain.images.float() - strong.images.float()).abs().mean() > 1.0
 
 
-def test_sampling_bias_lowers_the_initial_noise_temperature(conditional, monkeypatch):
-    biased = DDPMCond(DDPMCondConfig(**TINY, sampling_bias=0.5), SPEC, CPU)
-    biased.load_state_tensors(conditional.state_tensors())
-    unbiased = DDPMCond(DDPMCondConfig(**TINY, sampling_bias=0.0), SPEC, CPU)
-    unbiased.load_state_tensors(conditional.state_tensors())
-    assert torch.equal(unbiased.sample(6, seed=2).images, conditional.sample(6, seed=2).images)
-    assert not torch.equal(biased.sample(6, seed=2).images, conditional.sample(6, seed=2).images)
-    started = []
-    for generator in (conditional, biased):  # what each sampler starts from
-        def record_start(unet, noise, labels, rngs, on_step=None):
-            started.append(noise)
-            return noise
-
-        monkeypatch.setattr(generator, "_denoise", record_start)
-        generator.sample(4, seed=2)
-    assert torch.allclose(started[1], 0.5 * started[0])
-
-
 def test_labels_are_drawn_in_proportion_to_the_training_pool(conditional):
     labels = conditional._sample_labels(4000, seed=9)  # only the label draw, many at once
     assert set(labels.tolist()) == {0, 1}  # breed 2 is absent from the pool, so never asked for

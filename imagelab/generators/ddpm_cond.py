@@ -13,8 +13,8 @@ guided prediction
     eps = (1 + w) * eps(x, breed) - w * eps(x, no label)        w = ``guidance_weight``
 
 (the same for a velocity prediction). w = 0 is the plain conditional model; w > 0
-trades diversity for fidelity to the breed. ``sampling_bias`` (see sampling_bias.py)
-scales the initial noise by 1 - sampling_bias, a lower noise temperature. The samples
+trades diversity for fidelity to the breed. It takes no ``sampling_bias``: a lower
+initial-noise temperature, the mechanism tried, did not bias it (sampling_bias.py). The samples
 carry the breeds they were drawn for as labels, so in the loop the next pool is
 labelled with what was asked for.
 """
@@ -30,7 +30,6 @@ from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.errors import DataError
 from imagelab.generators.base import GENERATORS, DataSpec
 from imagelab.generators.ddpm import DDPM, DDPMConfig
-from imagelab.generators.sampling_bias import sampling_bias_field
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds
 
 
@@ -43,8 +42,6 @@ class DDPMCondConfig(DDPMConfig):
     label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
     # w of classifier-free guidance.
     guidance_weight: float = field(default=0.0, metadata={"min": 0.0, "max": 100.0})
-    # 0 = unbiased; > 0 scales the initial noise by 1 - sampling_bias (see sampling_bias.py).
-    sampling_bias: float = sampling_bias_field()
 
 
 def breeds_to_draw(label_counts: torch.Tensor, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
@@ -101,9 +98,6 @@ class DDPMCond(DDPM):
         if self.label_counts is None:
             raise RuntimeError("the ddpm-cond generator must be fitted (or loaded) before sampling")
         return breeds_to_draw(self.label_counts, n, seed=seed, start=start)
-
-    def _noise_temperature(self) -> float:
-        return 1.0 - self.config.sampling_bias
 
     def _predict(self, unet: Any, noisy: torch.Tensor, timestep: torch.Tensor,
                  labels: torch.Tensor | None) -> torch.Tensor:

@@ -130,10 +130,6 @@ class DiffusionGenerator(Generator):
         """The UNet's prediction (noise or velocity) for a batch at one sampling timestep."""
         return unet(noisy, timestep).sample
 
-    def _noise_temperature(self) -> float:
-        """Scale of the initial noise: 1 samples the model; below 1 biases it (ddpm-cond's sampling_bias)."""
-        return 1.0
-
     # --- model ---------------------------------------------------------------------------------
 
     def _new_unet(self, seed: int) -> Any:
@@ -250,8 +246,6 @@ class DiffusionGenerator(Generator):
             # may pick another algorithm for another batch size, and image i must not depend on n.
             padding = batch - len(chunk_seeds)
             noise = torch.cat([per_sample_randn(size, chunk_seeds), torch.zeros(padding, *size)])
-            if self._noise_temperature() != 1.0:  # skipped at 1, so unbiased samples stay bit for bit the same
-                noise = noise * self._noise_temperature()
             step_rngs = [torch_generator(derive_seed(s, "steps")) for s in chunk_seeds]
             step_rngs += [torch_generator(0) for _ in range(padding)]
             chunk_labels = None

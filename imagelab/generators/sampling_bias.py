@@ -8,12 +8,13 @@ truncation (StyleGAN's psi = 1 - sampling_bias) in the space a generator samples
 - ``vae``: the sampled latent moves toward the mean latent of its mixture component's
   breed, ``centre + psi * (latent - centre)``;
 - ``latent-diffusion``: the same for the final (denoised) latent, toward the mean
-  training latent of the breed the sample was drawn for;
-- ``ddpm-cond``: the initial noise is scaled by psi (a lower noise temperature: the
-  noise's mean is 0 for every breed).
+  training latent of the breed the sample was drawn for.
 
-Generators without a mechanism have no ``sampling_bias`` setting, and the config
-parser refuses the key for them, naming the generators that take it.
+Generators without a mechanism that measurably biases have no ``sampling_bias`` setting,
+and the config parser refuses the key for them, naming the generators that take it.
+``ddpm-cond`` is one: scaling its initial noise by psi (a lower noise temperature) moved
+neither recall nor coverage at generation 1 (benchmarks/results/sampling_bias_ddpm-cond.json),
+since the ancestral sampler's fresh noise at every step washes the start out.
 """
 
 from __future__ import annotations
