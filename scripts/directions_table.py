@@ -23,7 +23,8 @@ def number(text: str) -> str:
     value = float(text) if text not in ("", None) else math.nan
     if not math.isfinite(value):
         return "–"
-    return f"{value:+.3g}" if abs(value) < 1000 else f"{value:+,.0f}"
+    text = f"{value:+.3g}" if abs(value) < 1000 else f"{value:+,.0f}"
+    return text.replace("-", "−")  # the typographic minus, as the rest of the README writes it
 
 
 def table(claims: list[dict], run: dict | None) -> str:
