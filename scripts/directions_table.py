@@ -40,11 +40,14 @@ def table(claims: list[dict], run: dict | None) -> str:
         lines.append(f"| {row['direction']} | {paper} | {quantity} | {measured} | "
                      f"{row['seeds_in_direction']} of {row['seeds']} | **{row['verdict']}** |")
     if run:
-        minutes = run["wall_seconds"] / 60
-        lines += ["", f"Measured with `{run['command']}` on {run['started_utc'][:10]}: {minutes:.0f} minutes on "
-                      f"{run['machine']['cpus']} cores ({run['machine']['cpu']}), load average "
-                      f"{run['machine']['load_average_before'][0]:g} before; `{Path(RESULTS.name) / 'claims.csv'}` "
-                      "in benchmarks/results holds every number."]
+        machine = run["machine"]
+        load = machine.get("load_average_before")
+        failed = run.get("failed_runs", [])
+        lines += ["", f"Measured with `{run['command']}` on {run['started_utc'][:10]}: "
+                      f"{run['wall_seconds'] / 60:.0f} minutes on {machine['cpus']} cores ({machine['cpu']})"
+                      + (f", load average {load[0]:g} before" if load else "")
+                      + (f"; {len(failed)} runs failed and are left out of their claims" if failed else "")
+                      + ". `benchmarks/results/published_directions/` holds every number."]
     return "\n".join(lines)
 
 
