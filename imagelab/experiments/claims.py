@@ -31,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from imagelab.experiments.tables import format_table, write_csv
 from imagelab.metrics.intervals import paired_differences, seed_values_text
 from imagelab.metrics.suite import chosen_metrics, declare
+from imagelab.report.claims_plot import plot_claims
 from imagelab.runs.record import load_run, number
 
 EXPECTATIONS = ("lower", "higher", "not_lower")
@@ -148,6 +150,18 @@ def measure_claims(claims: Sequence[Claim], runs: Sequence[tuple[str, dict[str, 
             "per_seed": seed_values_text(differences), "paired_seeds": ";".join(map(str, seeds)),
             "verdict": verdict(claim, paired["low"], paired["high"], len(seeds)),
             "threshold": -claim.margin if claim.expect == "not_lower" else 0.0, "differences": differences})
+    return table
+
+
+def write_claims(claims: Sequence[Claim], runs: Sequence[tuple[str, dict[str, str]]], out: Path) -> list[dict]:
+    """``out``/claims.csv and claims.png from the runs under ``out``, and the claims printed as a table."""
+    table = measure_claims(claims, runs, out)
+    write_csv(out / CLAIMS_FILE, [{k: v for k, v in row.items() if k != "differences"} for row in table])
+    plot_claims(table, out / CLAIMS_FIGURE)
+    print(format_table([{key: row[key] for key in ("direction", "metric", "generation", "seeds", "difference_mean",
+                                                   "difference_ci95_low", "difference_ci95_high", "verdict")}
+                        for row in table]))
+    print(f"Claims, B - A paired over seeds: {out / CLAIMS_FILE} (figure: {out / CLAIMS_FIGURE})")
     return table
 
 

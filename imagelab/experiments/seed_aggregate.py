@@ -20,13 +20,12 @@ Wright-Fisher survival (``null_surviving_<breed>``; ``metrics/survival.py``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from imagelab.experiments.tables import write_csv
 from imagelab.metrics.intervals import (
     FEW_SEEDS,
     INTERVAL_METHOD,
@@ -121,8 +120,8 @@ def write_aggregate(out: Path, seeds: Sequence[int], vary: str = "generator") ->
         for breed, curve in (null or {}).items():
             row[f"null_surviving_{breed}"] = curve[row["generation"]]
     table = aggregate(rows_by_seed, column_ranges(first), survival)
-    _write_csv(out / AGGREGATE_FILE, table, ["generation", "seeds"])
-    _write_csv(out / SURVIVAL_FILE, survival, ["generation", "seeds"])
+    write_csv(out / AGGREGATE_FILE, table, ["generation", "seeds"])
+    write_csv(out / SURVIVAL_FILE, survival, ["generation", "seeds"])
     info = {"vary": vary, "varies": VARY_MEANING[vary], "seeds": list(seeds), "interval": INTERVAL_METHOD,
             "per_seed_values": f"<column>_seeds lists each seed's value (in the order of 'seeds') when there "
                                f"are fewer than {FEW_SEEDS} seeds",
@@ -156,18 +155,6 @@ def describe_final(table: list[dict], columns: Sequence[str] = built_in_headline
             each = f"  seeds: {last[f'{column}_seeds']}" if f"{column}_seeds" in last else ""
             lines.append(f"  {column:<20} {last[f'{column}_mean']:.4g}{interval}{each}")
     return "\n".join(lines)
-
-
-def _write_csv(path: Path, table: list[dict], fallback: list[str]) -> None:
-    columns: list[str] = []
-    for row in table:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns or fallback, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-                      for row in table])
-    atomic_write_text(path, buffer.getvalue())
 
 
 def _is_number(value) -> bool:

@@ -31,10 +31,7 @@ experiments/claims.py) are tested into ``claims.csv`` and drawn in ``claims.png`
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import math
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -46,20 +43,12 @@ import yaml
 from imagelab import lab
 from imagelab.config import load_config, preset_dir
 from imagelab.errors import StageFailedError, UserError
-from imagelab.experiments.claims import (
-    CLAIMS_FIGURE,
-    CLAIMS_FILE,
-    Claim,
-    check_claims,
-    measure_claims,
-    parse_claims,
-)
+from imagelab.experiments.claims import Claim, check_claims, parse_claims, write_claims
 from imagelab.experiments.jobs import Job, check_jobs, refuse_jobs_when_launched, run_side_by_side, run_status
 from imagelab.experiments.seeds import check_vary, vary_overrides
+from imagelab.experiments.tables import format_table, write_csv
 from imagelab.metrics.intervals import FEW_SEEDS, bootstrap_interval, paired_differences, seed_values_text
 from imagelab.metrics.suite import built_in_headline
-from imagelab.report.claims_plot import plot_claims
-from imagelab.runs.atomic import atomic_write_text
 from imagelab.runs.folder import claim_folder_of_runs
 from imagelab.runs.layout import JOB_LOGS_DIR
 from imagelab.runs.record import load_run
@@ -208,29 +197,17 @@ def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None
     not_grid = ("run", "status", "generation", *SUMMARY_METRICS)
     groups = over_seeds(rows, [key for key in rows[0] if key not in not_grid])
     if groups:
-        _write_csv(out / SEEDS_SUMMARY_FILE, groups)
+        write_csv(out / SEEDS_SUMMARY_FILE, groups)
         print(format_table(groups))
         print(f"Means over seeds (95% bootstrap intervals over seeds): {out / SEEDS_SUMMARY_FILE}")
     paired = paired_over_seeds(rows, [key for key in rows[0] if key not in not_grid])
     if paired:
-        _write_csv(out / PAIRED_FILE, paired)
+        write_csv(out / PAIRED_FILE, paired)
         print(format_table(paired))
         print(f"Paired differences B - A over shared seeds: {out / PAIRED_FILE}")
     if sweep.claims:
-        write_claims(sweep, out)
+        write_claims(sweep.claims, sweep.run_values(), out)
     return failed
-
-
-def write_claims(sweep: Sweep, out: Path) -> list[dict]:
-    """``out``/claims.csv and claims.png: each of the sweep's claims tested on its runs (claims.py)."""
-    table = measure_claims(sweep.claims, sweep.run_values(), out)
-    _write_csv(out / CLAIMS_FILE, [{k: v for k, v in row.items() if k != "differences"} for row in table])
-    plot_claims(table, out / CLAIMS_FIGURE)
-    print(format_table([{key: row[key] for key in ("direction", "metric", "generation", "seeds", "difference_mean",
-                                                   "difference_ci95_low", "difference_ci95_high", "verdict")}
-                        for row in table]))
-    print(f"Claims, B - A paired over seeds: {out / CLAIMS_FILE} (figure: {out / CLAIMS_FIGURE})")
-    return table
 
 
 def list_commands(sweep: Sweep, out: Path) -> list[str]:
@@ -253,7 +230,7 @@ def write_summary(sweep: Sweep, out: Path) -> list[dict]:
         row["generation"] = last[0]["generation"] if last else ""
         row.update({metric: last[0].get(metric, "") if last else "" for metric in SUMMARY_METRICS})
         rows.append(row)
-    _write_csv(out / SUMMARY_FILE, rows)
+    write_csv(out / SUMMARY_FILE, rows)
     return rows
 
 
@@ -325,29 +302,6 @@ def _numbers(rows_by_seed: dict[Any, dict], metric: str) -> dict[Any, float]:
     return {seed: float(row[metric]) for seed, row in rows_by_seed.items() if isinstance(row[metric], (int, float))}
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-                      for row in rows])
-    atomic_write_text(path, buffer.getvalue())
-
-
-def format_table(rows: list[dict]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)) for line in cells]
-    return "\n".join(lines)
-
-
 # --- pieces ------------------------------------------------------------------------------------
 
 
@@ -395,9 +349,3 @@ def _yaml_value(value: Any) -> str:
         return value
     text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
     return text[: -len("...")].strip() if text.endswith("...") else text
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "–" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
