@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from imagelab.metrics.distinct_null import distinct_null_bands
-from imagelab.report.plots import _colours, _column, _save, _text, plt
+from imagelab.report.plots import _colours, _column, _label_panel_grid, _save, _text, plt
 
 MAX_PANELS = 12  # "all" and the first 11 breeds
 
@@ -43,12 +43,7 @@ def plot_distinct(rows: list[dict], breeds: Sequence[str], path: Path, populatio
         axis.set_title(_text("all samples" if group == "all" else group), fontsize=9)
         axis.set_ylim(bottom=0)
         axis.xaxis.get_major_locator().set_params(integer=True)
-    for axis in axes[:, 0]:
-        axis.set_ylabel("distinct images")
-    for axis in axes[-1, :]:
-        axis.set_xlabel("generation")
-    for axis in list(axes.flat)[len(groups):]:
-        axis.axis("off")
+    _label_panel_grid(axes, len(groups), "distinct images")
     figure.tight_layout()
     _save(figure, path)
     return True

@@ -49,6 +49,17 @@ def _save(figure: plt.Figure, path: Path) -> None:
     plt.close(figure)
 
 
+def _label_panel_grid(axes: np.ndarray, used: int, ylabel: str) -> None:
+    """A grid of small panels (rows x columns ``axes``): ``ylabel`` on the left column, "generation" along
+    the bottom row, and the panels after the first ``used`` switched off."""
+    for axis in axes[:, 0]:
+        axis.set_ylabel(ylabel)
+    for axis in axes[-1, :]:
+        axis.set_xlabel("generation")
+    for axis in list(axes.flat)[used:]:
+        axis.axis("off")
+
+
 def _generation_axis(axis: plt.Axes, generations: np.ndarray) -> None:
     axis.set_xlabel("generation")
     if len(generations):

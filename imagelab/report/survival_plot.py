@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from imagelab.report.plots import _colours, _save, _text, plt
+from imagelab.report.plots import _colours, _label_panel_grid, _save, _text, plt
 
 MAX_PANELS = 12  # breeds drawn; with more, the rarest (by the null's survival, else the order given)
 
@@ -35,12 +35,7 @@ def plot_survival(curves: Sequence[tuple[str, list[dict]]], breeds: Sequence[str
         axis.set_title(_text(breed), fontsize=9)
         axis.set_ylim(-0.03, 1.05)
         axis.xaxis.get_major_locator().set_params(integer=True)
-    for axis in axes[:, 0]:
-        axis.set_ylabel("still detectable")
-    for axis in axes[-1, :]:
-        axis.set_xlabel("generation")
-    for axis in list(axes.flat)[len(breeds):]:
-        axis.axis("off")
+    _label_panel_grid(axes, len(breeds), "still detectable")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
     figure.tight_layout(rect=(0, 0.08 + 0.02 * (len(labels) > 4), 1, 1))
