@@ -3,7 +3,8 @@
 Three ways of running N seeds of it are timed, each against the same run alone:
 
 - ``independent``: N ``imagelab run`` commands started together, each choosing its own
-  threads (every CPU the process may use: how two users' runs meet on one machine);
+  threads (how two of a user's runs meet on one machine: each divides the CPUs it may use
+  between the imagelab runs live at each of its stages, runtime/machine_runs.py);
 - ``sweep --jobs N``: one ``imagelab sweep`` over the N seeds, which runs them side by
   side and splits the CPUs between them (each gets available // N threads);
 - ``sweep --jobs 1``: the same sweep, one run after the other, each with every CPU.
@@ -105,10 +106,13 @@ def step(mode: str, count: int, scratch: Path, commands: list[list[str]], env: d
     load_before = os.getloadavg()
     seconds = launch(scratch, f"{mode}{count}", commands, env)
     folders = [Path(command[command.index("--out") + 1]) for command in commands]
-    return {"mode": mode, "runs": count, "wall_seconds": round(max(seconds), 2),
-            "seconds_per_command": [round(s, 2) for s in seconds], "threads_per_run": threads_used(folders),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+    entry = {"mode": mode, "runs": count, "wall_seconds": round(max(seconds), 2),
+             "seconds_per_command": [round(s, 2) for s in seconds], "threads_per_run": threads_used(folders),
+             "load_average_before": [round(x, 2) for x in load_before],
+             "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+    print(f"{mode}, {count} run(s): {entry['wall_seconds']:.1f} s, threads per stage {entry['threads_per_run']}",
+          flush=True)  # a step takes minutes: say each one as it ends
+    return entry
 
 
 def launch(scratch: Path, name: str, commands: list[list[str]], env: dict) -> list[float]:
@@ -134,10 +138,20 @@ def launch(scratch: Path, name: str, commands: list[list[str]], env: dict) -> li
     return [ends[index] for index in range(len(processes))]
 
 
-def threads_used(folders: list[Path]) -> list[int]:
-    """Each run's torch threads, from its manifest (a --seeds folder holds one run per seed)."""
+def threads_used(folders: list[Path]) -> list[list[int]]:
+    """Each run's torch threads in each of its stages, in order, from its manifest (a sweep holds several runs).
+
+    An automatic count is re-divided before each stage between the imagelab runs live on the
+    machine, so a run that started before the others may use more threads in its first stages.
+    """
     manifests = [m for folder in folders for m in sorted(folder.glob("**/manifest.json"))]
-    return [json.loads(m.read_text())["threads"]["count"] for m in manifests]
+    used = []
+    for manifest in map(json.loads, (m.read_text() for m in manifests)):
+        stages = [info.get("threads", manifest["threads"]["count"])
+                  for _, record in sorted(manifest["generations"].items(), key=lambda item: int(item[0]))
+                  for info in record["stages"].values()]
+        used.append(stages or [manifest["threads"]["count"]])
+    return used
 
 
 def machine() -> dict:
@@ -151,7 +165,7 @@ def machine() -> dict:
 def table(steps: list[dict]) -> str:
     lines = ["| mode | runs | threads per run | wall (s) | ratio to one alone |", "|---|---|---|---|---|"]
     for entry in steps:
-        threads = ",".join(map(str, sorted(set(entry["threads_per_run"]))))
+        threads = ",".join(map(str, sorted({count for run in entry["threads_per_run"] for count in run})))
         lines.append(f"| {entry['mode']} | {entry['runs']} | {threads} | {entry['wall_seconds']:.1f} "
                      f"| {entry['ratio_to_alone']:.2f} |")
     return "\n".join(lines)

@@ -60,11 +60,11 @@ from imagelab.runs.layout import (
 )
 from imagelab.runs.record import RunRecord
 from imagelab.runs.record import load_run as load_record
-from imagelab.runtime import distributed
+from imagelab.runtime import distributed, machine_runs
 from imagelab.runtime.code_versions import CodeSource, code_source
 from imagelab.runtime.device import prefer_determinism, resolve_device
 from imagelab.runtime.run_log import LOGGER_NAME, run_logging
-from imagelab.runtime.threads import ThreadChoice, apply_threads, choose_threads
+from imagelab.runtime.threads import SharedThreads, ThreadChoice, choose_threads
 from imagelab.runtime.trackers import open_trackers
 
 log = logging.getLogger(LOGGER_NAME)
@@ -144,17 +144,24 @@ def run_in_folder(config: RunConfig, out: Path, *, threads: int | None = None,
     the folder is written (preflight.py); local paths are stored absolute. The folder
     stays locked against other processes until the run and its report are done. In a
     multi-process launch every process calls this; the main one writes.
-    ``threads`` as in ``run``: torch's thread count is set once here, before any work.
+    ``threads`` as in ``run``: torch's thread count is set here, before any work; an
+    automatic one is re-divided before each stage between the imagelab runs live on the
+    machine (runtime/machine_runs.py).
     """
     config = check_before_run(config)
-    thread_choice = choose_threads(threads)
-    apply_threads(thread_choice)
+    with machine_runs.registered():
+        thread_plan = SharedThreads(choose_threads(threads), machine_runs.live_runs)
+        _run_in_folder(config, Path(out), thread_plan, allow_code_change)
+
+
+def _run_in_folder(config: RunConfig, out: Path, thread_plan: SharedThreads, allow_code_change: bool) -> None:
+    thread_choice = thread_plan.update()
     device, processes = join_processes(config)
     if device.type == "cuda" and processes.device is not None:
         device = processes.device  # cuda:LOCAL_RANK, one GPU per process
     prefer_determinism(device)
     code = code_sources(config)
-    folder = _open_run_folder(Path(out), config, processes, code, allow_code_change)
+    folder = _open_run_folder(out, config, processes, code, allow_code_change)
     # Plugins log through their own package's logger (logging.getLogger(__name__)); log.txt gets those lines too.
     plugin_loggers = sorted({source.module.split(".")[0] for source in code} - {LOGGER_NAME})
     try:
@@ -163,13 +170,13 @@ def run_in_folder(config: RunConfig, out: Path, *, threads: int | None = None,
                 log.warning(f"code changed since this run was made: {change.describe()} (recorded in the manifest's "
                             f"code_changes)")
             _record_threads(folder, thread_choice)
-            _run_loop(config, folder, device, processes)
+            _run_loop(config, folder, device, processes, thread_plan)
     finally:
         folder.close()
 
 
 def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,
-              processes: distributed.Processes) -> None:
+              processes: distributed.Processes, thread_plan: SharedThreads) -> None:
     resumed = bool(folder.manifest["generations"])
     on = f"{device}" if not processes.launched else f"{processes.count} processes ({device.type})"
     threads = folder.manifest.get("threads", {})
@@ -180,7 +187,7 @@ def _run_loop(config: RunConfig, folder: RunFolder, device: torch.device,
     trackers = config.log_with if processes.is_main else []  # the main process measures, and speaks for all
     try:
         with open_trackers(trackers, folder.root / TRACKERS_DIR, config.to_dict(), folder.manifest) as sink:
-            outcome = CollapseLoop(config, folder, device, sink).run()
+            outcome = CollapseLoop(config, folder, device, sink, thread_plan).run()
     except BaseException as error:
         folder.set("status", "interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}")
         raise

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -51,6 +53,7 @@ from imagelab.runs.layout import (
     SAMPLES_FILE,
 )
 from imagelab.runtime import distributed
+from imagelab.runtime.threads import SharedThreads
 from imagelab.runtime.trackers import RunTrackers
 from imagelab.seeding import derive_seed
 
@@ -67,11 +70,12 @@ class LoopOutcome:
 
 class CollapseLoop:
     def __init__(self, config: RunConfig, folder: RunFolder, device: torch.device,
-                 trackers: RunTrackers | None = None) -> None:
+                 trackers: RunTrackers | None = None, threads: SharedThreads | None = None) -> None:
         self.config = config
         self.folder = folder
         self.device = device
         self.trackers = trackers or RunTrackers()  # log_with: each metrics row also goes there
+        self.threads = threads  # re-divided before each stage between the imagelab runs on the machine
         self.processes = distributed.current()
         self.rows: list[dict] = []  # the main process's only: the others measure nothing
         # Set by the set-up stages at the start of run(), before generation 0:
@@ -296,8 +300,21 @@ class CollapseLoop:
         if self.folder.writes:
             atomic_write(path, write)
 
-    def _stage(self, generation: int, name: str):
-        return stages.stage(self.folder, generation, name, self.device, self.config)
+    @contextmanager
+    def _stage(self, generation: int, name: str) -> Iterator[dict]:
+        with stages.stage(self.folder, generation, name, self.device, self.config) as info:
+            if self.threads is not None:
+                info["threads"] = self._share_threads(generation, name)
+            yield info
+
+    def _share_threads(self, generation: int, stage: str) -> int:
+        """Re-divide the cores before a stage (runs may have started or ended); the stage's thread count."""
+        before = self.threads.current
+        choice = self.threads.update()
+        if before is not None and choice.count != before.count:
+            log.info(f"gen {generation} {stage}: {choice.count} torch thread{'s' * (choice.count != 1)} from now "
+                     f"({choice.source}; --threads N keeps one count)")
+        return choice.count
 
     def _stages(self, generation: int) -> dict[str, dict]:
         """The manifest's record of each complete stage of ``generation`` (seconds and facts)."""

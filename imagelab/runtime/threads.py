@@ -13,7 +13,13 @@ The count, in order of precedence:
 2. ``OMP_NUM_THREADS`` in the environment;
 3. a ``torch.set_num_threads`` the user made after importing imagelab;
 4. otherwise the physical cores among the CPUs of the affinity (torch, too, counts
-   physical cores, not hyperthreads), at most the cgroup quota rounded down, at least 1.
+   physical cores, not hyperthreads), at most the cgroup quota rounded down, at least 1,
+   divided between the imagelab runs live on the machine (``SharedThreads``).
+
+Only the automatic count (4) is divided: a count the user gave is theirs to split. A run
+re-divides before each of its stages, so a run that started alone gives cores up when
+others start and takes them back when they end; each stage's count goes into the
+manifest beside its seconds.
 
 Metrics depend slightly on the thread count (reductions are split differently), so
 the choice and where it came from go into the run's manifest (``threads``). On a
@@ -27,6 +33,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -41,6 +48,7 @@ _TORCH_THREADS_AT_IMPORT = torch.get_num_threads()
 _applied: ThreadChoice | None = None  # what the last run in this process set
 _interop_set = False  # torch allows set_num_interop_threads once per process, before any parallel work
 USER_SET = "torch.set_num_threads"  # the source of a count the user set with torch.set_num_threads
+AUTOMATIC = ("cpu affinity", "cgroup cpu quota")  # the sources of a count imagelab chose from the machine
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,35 @@ def apply_threads(choice: ThreadChoice) -> None:
             torch.set_num_interop_threads(choice.count)
         except RuntimeError:
             pass  # inter-op work has already started in this process (a notebook): torch keeps its pool
+
+
+def shared(choice: ThreadChoice, runs: int) -> ThreadChoice:
+    """``choice`` when ``runs`` imagelab runs (this one included) share the machine: an automatic count divided."""
+    if choice.source not in AUTOMATIC or runs <= 1:
+        return choice
+    return ThreadChoice(max(1, choice.count // runs), f"{choice.source}, shared by {runs} imagelab runs",
+                        choice.share)
+
+
+class SharedThreads:
+    """A run's torch threads, re-divided between the imagelab runs live on the machine whenever asked.
+
+    ``base`` is the run's own choice (``choose_threads``); ``live_runs`` counts the live
+    runs, this one included (runtime/machine_runs.py).
+    """
+
+    def __init__(self, base: ThreadChoice, live_runs: Callable[[], int]) -> None:
+        self.base = base
+        self.live_runs = live_runs
+        self.current: ThreadChoice | None = None
+
+    def update(self) -> ThreadChoice:
+        """Apply the share for the runs live now; returns it (the same object while nothing changed)."""
+        choice = shared(self.base, self.live_runs())
+        if self.current is None or choice.count != self.current.count or choice.source != self.current.source:
+            apply_threads(choice)
+            self.current = choice
+        return self.current
 
 
 def _affinity() -> set[int]:

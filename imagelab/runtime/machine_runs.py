@@ -1,0 +1,78 @@
+"""Which imagelab runs are live on this machine, so that runs sharing its cores can split them.
+
+Two ``imagelab run`` commands started together each see every core and would each start
+a torch thread per core. torch's OpenMP threads spin while they wait for work, so 4
+threads on 2 cores do not just share them: they take turns spinning, and each run slows
+down several-fold (measured on 2 cores: two runs of 2 threads took 3.9x as long as one,
+four took 18x; with one thread each, 1.0x and 2.3x).
+
+Each run therefore holds an entry here while it works: a file named after its process
+id in ``<cache>/live-runs/``, with the time it started. A run counts the entries whose
+process is still alive (a killed run's entry is removed by whoever finds it) and takes
+its share of the cores (runtime/threads.py, ``shared``). The folder is per user, beside the
+judge cache (``$IMAGELAB_CACHE``): runs that share a cache coordinate; a run with a
+private cache, as in the tests, is alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from imagelab.runtime.cache import cache_root
+
+FOLDER_NAME = "live-runs"
+
+
+def registry_folder() -> Path:
+    return cache_root() / FOLDER_NAME
+
+
+@contextmanager
+def registered(folder: Path | None = None) -> Iterator[None]:
+    """Hold this process's entry in the live-run registry while the body runs.
+
+    A registry that cannot be written (a read-only cache) leaves the run unregistered: it
+    then shares nothing, as before the registry existed.
+    """
+    folder = folder or registry_folder()
+    entry = folder / str(os.getpid())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        entry.write_text(f"{time.time():.3f}\n")
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        entry.unlink(missing_ok=True)
+
+
+def live_runs(folder: Path | None = None) -> int:
+    """Runs live on this machine with an entry in ``folder``, this process's included if registered."""
+    folder = folder or registry_folder()
+    try:
+        entries = [path for path in folder.iterdir() if path.name.isdigit()]
+    except OSError:
+        return 0
+    alive = 0
+    for entry in entries:
+        if _process_alive(int(entry.name)):
+            alive += 1
+        else:
+            entry.unlink(missing_ok=True)  # a run that was killed before it could remove its entry
+    return alive
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: no signal, only the check that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
