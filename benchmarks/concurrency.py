@@ -7,7 +7,11 @@ Three ways of running N seeds of it are timed, each against the same run alone:
   between the imagelab runs live at each of its stages, runtime/machine_runs.py);
 - ``sweep --jobs N``: one ``imagelab sweep`` over the N seeds, which runs them side by
   side and splits the CPUs between them (each gets available // N threads);
-- ``sweep --jobs 1``: the same sweep, one run after the other, each with every CPU.
+- ``sweep --jobs 1``: the same sweep, one run after the other, each with every CPU;
+- ``unshared`` (with ``--unshared``, in place of the sweeps): N ``imagelab run --threads C``
+  started together, C being every CPU the process may use: runs that do not split the
+  cores, as every run did before they shared them (and as runs under an ``OMP_NUM_THREADS``
+  do).
 
 The ratio of each step's wall time to the run alone is the figure to watch. A run alone
 already uses every core, so N at once ideally take N times as long, less what its extra
@@ -23,6 +27,7 @@ otherwise quiet machine:
 
     python benchmarks/concurrency.py                       # 1, 2 and 4 at once; about 15 minutes on 2 cores
     python benchmarks/concurrency.py --quick --out /tmp/concurrency.json   # tiny runs: checks the script
+    python benchmarks/concurrency.py --counts 2 --unshared --out benchmarks/results/concurrency_unshared.json
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more overrides for every run")
     parser.add_argument("--counts", default="2,4", help="how many runs at once, after the one alone (default 2,4)")
     parser.add_argument("--quick", action="store_true", help="tiny runs (16 px, 3 breeds): checks the script only")
+    parser.add_argument("--unshared", action="store_true",
+                        help="time runs that each take every CPU (--threads C) instead of the sweeps")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file (default {RESULTS})")
     args = parser.parse_args()
     counts = [int(count) for count in args.counts.split(",")]
@@ -74,6 +81,12 @@ def main() -> None:
             steps.append(step("independent", count, scratch,
                               [run_command(overrides, seed, scratch / f"independent{count}_{seed}")
                                for seed in range(count)], env))
+            if args.unshared:
+                every_cpu = ["--threads", str(cpu_share().usable[0])]
+                steps.append(step("unshared", count, scratch,
+                                  [[*run_command(overrides, seed, scratch / f"unshared{count}_{seed}"), *every_cpu]
+                                   for seed in range(count)], env))
+                continue
             sweep = write_sweep(scratch / f"seeds{count}.yaml", overrides, count)
             for jobs in (count, 1):
                 steps.append(step(f"sweep --jobs {jobs}", count, scratch,
@@ -82,7 +95,7 @@ def main() -> None:
     alone = steps[0]["wall_seconds"]
     for entry in steps:
         entry["ratio_to_alone"] = round(entry["wall_seconds"] / alone, 3)
-    result = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick, "overrides": overrides,
+    result = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick, "unshared": args.unshared, "overrides": overrides,
               "machine": machine(), "steps": steps}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
