@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny runs (16 px, 3 breeds): checks the script only")
     parser.add_argument("--unshared", action="store_true",
                         help="time runs that each take every CPU (--threads C) instead of the sweeps")
+    parser.add_argument("--step-limit", type=float, default=600, metavar="SECONDS",
+                        help="stop an --unshared step after this long (default 600)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file (default {RESULTS})")
     args = parser.parse_args()
     counts = [int(count) for count in args.counts.split(",")]
@@ -85,7 +87,7 @@ def main() -> None:
                 every_cpu = ["--threads", str(cpu_share().usable[0])]
                 steps.append(step("unshared", count, scratch,
                                   [[*run_command(overrides, seed, scratch / f"unshared{count}_{seed}"), *every_cpu]
-                                   for seed in range(count)], env))
+                                   for seed in range(count)], env, args.step_limit))
                 continue
             sweep = write_sweep(scratch / f"seeds{count}.yaml", overrides, count)
             for jobs in (count, 1):
@@ -94,7 +96,7 @@ def main() -> None:
                                     "--out", str(scratch / f"sweep{count}_jobs{jobs}")]], env))
     alone = steps[0]["wall_seconds"]
     for entry in steps:
-        entry["ratio_to_alone"] = round(entry["wall_seconds"] / alone, 3)
+        entry["ratio_to_alone"] = None if entry["wall_seconds"] is None else round(entry["wall_seconds"] / alone, 3)
     result = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick, "unshared": args.unshared, "overrides": overrides,
               "machine": machine(), "steps": steps}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -114,22 +116,34 @@ def run_command(overrides: list[str], seed: int, out: Path) -> list[str]:
     return ["run", *overrides, f"seed={seed}", "--out", str(out)]
 
 
-def step(mode: str, count: int, scratch: Path, commands: list[list[str]], env: dict) -> dict:
-    """Start ``commands`` together and time them; the step's wall time is the last one's end."""
+def step(mode: str, count: int, scratch: Path, commands: list[list[str]], env: dict,
+         limit: float | None = None) -> dict:
+    """Start ``commands`` together and time them; the step's wall time is the last one's end.
+
+    A step stopped at ``limit`` seconds has no wall time (None) and says where it was stopped.
+    """
     load_before = os.getloadavg()
-    seconds = launch(scratch, f"{mode}{count}", commands, env)
+    seconds = launch(scratch, f"{mode}{count}", commands, env, limit)
     folders = [Path(command[command.index("--out") + 1]) for command in commands]
-    entry = {"mode": mode, "runs": count, "wall_seconds": round(max(seconds), 2),
-             "seconds_per_command": [round(s, 2) for s in seconds], "threads_per_run": threads_used(folders),
+    stopped = None in seconds
+    entry = {"mode": mode, "runs": count, "wall_seconds": None if stopped else round(max(seconds), 2),
+             "stopped_after_seconds": limit if stopped else None,
+             "seconds_per_command": [None if s is None else round(s, 2) for s in seconds],
+             "threads_per_run": threads_used(folders),
              "load_average_before": [round(x, 2) for x in load_before],
              "load_average_after": [round(x, 2) for x in os.getloadavg()]}
-    print(f"{mode}, {count} run(s): {entry['wall_seconds']:.1f} s, threads per stage {entry['threads_per_run']}",
+    took = f"stopped after {limit:.0f} s" if stopped else f"{entry['wall_seconds']:.1f} s"
+    print(f"{mode}, {count} run(s): {took}, threads per stage {entry['threads_per_run']}",
           flush=True)  # a step takes minutes: say each one as it ends
     return entry
 
 
-def launch(scratch: Path, name: str, commands: list[list[str]], env: dict) -> list[float]:
-    """Run ``commands`` (imagelab arguments) as processes started together; each one's wall seconds."""
+def launch(scratch: Path, name: str, commands: list[list[str]], env: dict,
+           limit: float | None = None) -> list[float | None]:
+    """Run ``commands`` (imagelab arguments) as processes started together; each one's wall seconds.
+
+    A command still running after ``limit`` seconds is killed, and its time is None.
+    """
     logs = [scratch / f"{name}_{index}.log" for index in range(len(commands))]
     handles = [log.open("w") for log in logs]
     start = time.perf_counter()
@@ -141,11 +155,17 @@ def launch(scratch: Path, name: str, commands: list[list[str]], env: dict) -> li
         for index, process in enumerate(processes):
             if index not in ends and process.poll() is not None:
                 ends[index] = time.perf_counter() - start
+        if limit is not None and time.perf_counter() - start > limit:
+            for index, process in enumerate(processes):
+                if index not in ends:
+                    process.kill()
+                    process.wait()
+                    ends[index] = None
         time.sleep(0.05)
     for handle in handles:
         handle.close()
-    for process, log in zip(processes, logs):
-        if process.returncode != 0:
+    for index, (process, log) in enumerate(zip(processes, logs)):
+        if ends[index] is not None and process.returncode != 0:
             raise SystemExit(f"{name}: `imagelab {' '.join(process.args[3:])}` failed "
                              f"(exit status {process.returncode}):\n{log.read_text()[-3000:]}")
     return [ends[index] for index in range(len(processes))]
@@ -179,8 +199,12 @@ def table(steps: list[dict]) -> str:
     lines = ["| mode | runs | threads per run | wall (s) | ratio to one alone |", "|---|---|---|---|---|"]
     for entry in steps:
         threads = ",".join(map(str, sorted({count for run in entry["threads_per_run"] for count in run})))
-        lines.append(f"| {entry['mode']} | {entry['runs']} | {threads} | {entry['wall_seconds']:.1f} "
-                     f"| {entry['ratio_to_alone']:.2f} |")
+        if entry["wall_seconds"] is None:
+            limit = entry["stopped_after_seconds"]
+            wall, ratio = f"stopped at {limit:.0f}", f"> {limit / steps[0]['wall_seconds']:.1f}"
+        else:
+            wall, ratio = f"{entry['wall_seconds']:.1f}", f"{entry['ratio_to_alone']:.2f}"
+        lines.append(f"| {entry['mode']} | {entry['runs']} | {threads} | {wall} | {ratio} |")
     return "\n".join(lines)
 
 

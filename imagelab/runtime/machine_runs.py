@@ -3,8 +3,7 @@
 Two ``imagelab run`` commands started together each see every core and would each start
 a torch thread per core. torch's OpenMP threads spin while they wait for work, so 4
 threads on 2 cores do not just share them: they take turns spinning, and each run slows
-down several-fold (measured on 2 cores: two runs of 2 threads took 3.9x as long as one,
-four took 18x; with one thread each, 1.0x and 2.3x).
+down several-fold (benchmarks/concurrency.py --unshared; the numbers are in docs/speed.md).
 
 Each run therefore holds an entry here while it works: a file named after its process
 id in ``<cache>/live-runs/``, with the time it started. A run counts the entries whose
