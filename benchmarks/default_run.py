@@ -1,12 +1,23 @@
-"""Time the embedded default lab (`imagelab run`, no arguments) from a cold judge cache.
+"""Time the embedded default lab (`imagelab run`, no arguments) of two code versions side by side.
 
-Records the wall time of the whole command (imports, data, judge training, every
-generation), the per-stage times from the run's manifest, the lab's overhead around
-the generator (everything but the generator's own fit and sample, as a fraction of
-them) and the command's peak memory (resident set size), with the machine it ran on,
-to benchmarks/results/default_run.json and a markdown table on stdout.
+The previous default (a git revision, checked out in a temporary worktree and run with
+``PYTHONPATH`` pointing at it) and the current one (this checkout) are run alternately,
+``--repeats`` times each (base, new, base, new, ...), on the same machine in one
+invocation, so that a busy machine slows both alike. Both share one judge cache, filled
+by an untimed ``loop.generations=0`` run of each version first: the timed runs load the
+judge, as every run after the first does.
 
-    python benchmarks/default_run.py [--keep RUN_DIR]
+For each run it records the wall time of the whole command, the per-stage times from the
+run's manifest and the lab's overhead around the generator (everything but the
+generator's own fit and sample, as a fraction of them); then the median wall time of each
+version and their ratio, with the machine and its load average before and after, to
+benchmarks/results/default_run.json and a markdown table on stdout.
+
+    python benchmarks/default_run.py --base REV [--repeats 1] [--threads N] [--cache DIR] [KEY=VALUE ...]
+
+``--threads`` and trailing run-config overrides (e.g. ``loop.generations=2`` for a quick
+comparison on a busy machine) are passed to every ``imagelab run``; without them both
+versions run their own default exactly.
 """
 
 from __future__ import annotations
@@ -15,7 +26,8 @@ import argparse
 import json
 import os
 import platform
-import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,62 +38,126 @@ from pathlib import Path
 import torch
 from measuring import cpu_name
 
+REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results" / "default_run.json"
 
 
 def machine() -> dict:
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
+            "torch_default_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def run_lab(tree: Path, out: Path, cache: Path, extra: list[str]) -> float:
+    """Wall seconds of ``imagelab run --out out *extra`` with the package of ``tree``."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "IMAGELAB_CACHE": str(cache), "TQDM_DISABLE": "1"}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "imagelab", "run", "--out", str(out), *extra], env=env, check=True,
+                   cwd=tree, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def summarize(wall: float, run_dir: Path) -> dict:
+    """Per-stage times of one run from its manifest, and the overhead around the generator."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    stages: dict[str, float] = defaultdict(float)
+    for record in manifest["generations"].values():
+        for stage, info in record["stages"].items():
+            stages[stage] += info["seconds"]
+    setup = {name: round(info["seconds"], 2) for name, info in manifest["setup"].items()}
+    generator = stages["fit"] + stages["sample"]
+    overhead = wall - generator
+    return {
+        "wall_seconds": round(wall, 1),
+        "judge_origin": manifest.get("judge", {}).get("origin"),
+        "threads": manifest.get("threads"),
+        "setup_seconds": setup,
+        "stage_seconds_all_generations": {k: round(v, 2) for k, v in stages.items()},
+        "startup_and_unaccounted_seconds": round(wall - sum(stages.values()) - sum(setup.values()), 1),
+        "generator_seconds": round(generator, 1),
+        "overhead_seconds": round(overhead, 1),
+        "overhead_fraction_of_generator": round(overhead / generator, 3),
+        "fit_seconds_per_generation": [round(r["stages"]["fit"]["seconds"], 2)
+                                       for g, r in manifest["generations"].items() if "fit" in r["stages"]],
+        "load_average_after": load_average(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keep", type=Path, help="run folder to keep (default: a temporary one)")
+    parser.add_argument("--base", required=True, help="git revision of the previous default (e.g. main~1)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each version, alternating (default 1)")
+    parser.add_argument("--threads", type=int, help="passed to every imagelab run (default: the lab's choice)")
+    parser.add_argument("--cache", type=Path, help="judge cache shared by all runs (default: a temporary one)")
+    parser.add_argument("--keep", type=Path, help="copy the timed run folders here (default: discarded)")
+    parser.add_argument("overrides", nargs="*", help="run-config overrides for both versions (default: none)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        run_dir = args.keep or Path(scratch) / "run"
-        env = {**os.environ, "IMAGELAB_CACHE": str(Path(scratch) / "cache")}  # cold cache: the judge trains
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "imagelab", "run", "--out", str(run_dir)], env=env, check=True)
-        wall = time.perf_counter() - start
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-    stage_totals: dict[str, float] = defaultdict(float)
-    for record in manifest["generations"].values():
-        for stage, info in record["stages"].items():
-            stage_totals[stage] += info["seconds"]
-    setup = {name: info["seconds"] for name, info in manifest["setup"].items()}
-    accounted = sum(stage_totals.values()) + sum(setup.values())
-    generator_seconds = stage_totals["fit"] + stage_totals["sample"]
-    overhead = wall - generator_seconds
-    overhead_warm = overhead - setup["judge_training"]  # a later run loads the judge from the cache
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
+    extra = (["--threads", str(args.threads)] if args.threads else []) + args.overrides
+    base_commit = git("rev-parse", args.base)
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
+    new_commit = git("rev-parse", "HEAD") + ("+uncommitted" if changed else "")
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        cache = args.cache or scratch / "cache"
+        base_tree = scratch / "base"
+        git("worktree", "add", "--detach", str(base_tree), base_commit)
+        try:
+            trees = {"base": base_tree, "new": REPO}
+            load_before = load_average()
+            for name, tree in trees.items():  # untimed: fills the shared judge cache
+                run_lab(tree, scratch / f"warm-{name}", cache, [*extra, "loop.generations=0"])
+            runs: dict[str, list[dict]] = {"base": [], "new": []}
+            for repeat in range(args.repeats):
+                for name, tree in trees.items():
+                    run_dir = scratch / f"{name}-{repeat}"
+                    wall = run_lab(tree, run_dir, cache, extra)
+                    runs[name].append(summarize(wall, run_dir))
+                    if args.keep:
+                        shutil.copytree(run_dir, args.keep / run_dir.name, dirs_exist_ok=True)
+                    print(f"{name} run {repeat + 1}: {wall:.1f} s (load {load_average()})", flush=True)
+        finally:
+            git("worktree", "remove", "--force", str(base_tree))
+    median = {name: statistics.median(r["wall_seconds"] for r in done) for name, done in runs.items()}
     result = {
-        "date": time.strftime("%Y-%m-%d"),
-        "command": "imagelab run  (the embedded default; cold judge cache)",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "command": "python benchmarks/default_run.py " + " ".join(sys.argv[1:]),
+        "what": "imagelab run (the embedded default), judge loaded from a shared cache; base and new alternating",
+        "overrides": args.overrides,
         "machine": machine(),
-        "wall_seconds": round(wall, 1),
-        "setup_seconds": setup,
-        "stage_seconds_all_generations": {k: round(v, 2) for k, v in stage_totals.items()},
-        "startup_and_unaccounted_seconds": round(wall - accounted, 1),
-        "generator_seconds": round(generator_seconds, 1),
-        "overhead_seconds": round(overhead, 1),
-        "overhead_fraction_of_generator": round(overhead / generator_seconds, 3),
-        "overhead_fraction_of_generator_judge_cached": round(overhead_warm / generator_seconds, 3),
-        "peak_rss_mib": round(peak_rss_mib),
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "per_generation": {g: {s: i["seconds"] for s, i in r["stages"].items()}
-                           for g, r in manifest["generations"].items()},
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "base_commit": base_commit,
+        "new_commit": new_commit,
+        "median_wall_seconds": median,
+        "ratio_new_to_base": round(median["new"] / median["base"], 3),
+        "runs": runs,
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| what | seconds |\n|---|---|\n| whole command | {wall:.1f} |")
-    for name, seconds in {**setup, **result["stage_seconds_all_generations"]}.items():
-        print(f"| {name} | {seconds:.1f} |")
-    print(f"| imports, startup, report, other | {result['startup_and_unaccounted_seconds']:.1f} |")
-    print(f"\nOverhead around the generator: {overhead:.1f} s = {overhead / generator_seconds:.1%} of its "
-          f"{generator_seconds:.1f} s of fit + sample ({overhead_warm / generator_seconds:.1%} with the judge cached); "
-          f"peak memory {peak_rss_mib:.0f} MiB")
-    print(f"\n{result['machine']['cpu']}, {result['machine']['cores']} cores; written to {RESULTS}")
+    first = {name: done[0] for name, done in runs.items()}
+    print("\n| what (first run of each) | base | new |\n|---|---|---|")
+    print(f"| whole command | {first['base']['wall_seconds']:.1f} | {first['new']['wall_seconds']:.1f} |")
+    stages = {**first["base"]["setup_seconds"], **first["base"]["stage_seconds_all_generations"]}
+    for stage in stages:
+        cells = [first[v]["setup_seconds"].get(stage, first[v]["stage_seconds_all_generations"].get(stage, 0.0))
+                 for v in ("base", "new")]
+        print(f"| {stage} | {cells[0]:.1f} | {cells[1]:.1f} |")
+    print(f"| imports, startup, report, other | {first['base']['startup_and_unaccounted_seconds']:.1f} | "
+          f"{first['new']['startup_and_unaccounted_seconds']:.1f} |")
+    print(f"| overhead / generator | {first['base']['overhead_fraction_of_generator']:.1%} | "
+          f"{first['new']['overhead_fraction_of_generator']:.1%} |")
+    print(f"\nmedian wall: base {median['base']:.1f} s, new {median['new']:.1f} s, "
+          f"ratio {result['ratio_new_to_base']:.3f}"
+          f"; load average before {load_before}, after {result['load_average_after']}")
+    print(f"{result['machine']['cpu']}, {result['machine']['cores']} cores; written to {RESULTS}")
 
 
 if __name__ == "__main__":

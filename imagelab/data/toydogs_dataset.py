@@ -1,9 +1,10 @@
-"""The embedded dataset as a Dataset: toy dogs rendered on demand, no files needed."""
+"""The embedded dataset as a Dataset: toy dogs rendered on demand (and cached), no files needed."""
 
 from __future__ import annotations
 
 import torch
 
+from imagelab.data.render_cache import cache_entry, cached_splits
 from imagelab.data.splits import DATASETS, Dataset, breed_order
 from imagelab.data.toydogs import BREEDS, render_dogs
 from imagelab.errors import ConfigError
@@ -31,8 +32,13 @@ class ToyDogs(Dataset):
 
     def draw_splits(self, breeds: list[int], sizes: dict[str, list[int]],
                     resolution: int) -> dict[str, list[torch.Tensor]]:
-        return {split: [self.draw(split, breed, count, resolution) for breed, count in zip(breeds, counts)]
-                for split, counts in sizes.items()}
+        """Every split's images, read from the render cache when an earlier run drew the same (render_cache.py)."""
+        def render() -> dict[str, list[torch.Tensor]]:
+            return {split: [self.draw(split, breed, count, resolution) for breed, count in zip(breeds, counts)]
+                    for split, counts in sizes.items()}
+
+        entry = cache_entry(list(breeds), sizes, resolution, self.draw_seed)
+        return cached_splits(entry, sizes, resolution, render)
 
     def draw(self, split: str, breed: int, count: int, resolution: int) -> torch.Tensor:
         """``count`` images of ``breed`` for ``split``, never shared with another split."""
