@@ -1,0 +1,96 @@
+"""What one optimiser step of the default VAE costs on this CPU, by batch size and memory layout.
+
+The default lab's time is mostly the VAE's fits (10 fits of 10 epochs of 104 steps of 24
+images), so the cost of a step decides it. Each setting trains a fresh ConvVAE of the
+default size (32 px, width 16, 64 latents) on random images for ``--steps`` steps after a
+short warm-up, three times interleaved with the other settings; the median milliseconds per
+step and per image, with the machine and its load, go to
+benchmarks/results/vae_step_cost.json. A step that cost in proportion to its images would
+make larger batches free of overhead; a step with a large fixed part means fewer, larger
+steps only pay when the fit converges in fewer of them.
+
+    python benchmarks/vae_step_cost.py [--threads 2] [--steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from measuring import cpu_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's imagelab
+
+from imagelab.generators.vae import ConvVAE, VAEConfig, vae_loss  # noqa: E402 - after the path is set
+
+RESULTS = Path(__file__).parent / "results" / "vae_step_cost.json"
+BATCHES = (8, 12, 16, 24, 48)
+POOL = 2480  # the default pool's size
+
+
+def step_milliseconds(batch: int, channels_last: bool, steps: int, images: torch.Tensor) -> float:
+    config = VAEConfig()
+    torch.manual_seed(0)
+    model = ConvVAE(32, config.width, config.latent_dim)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    images = images.contiguous(memory_format=layout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+
+    def train(count: int) -> None:
+        for _ in range(count):
+            rows = torch.randint(0, len(images), (batch,))
+            loss = vae_loss(model, images[rows], torch.randn(batch, config.latent_dim), config.kl_weight,
+                            config.edge_weight)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    train(5)  # warm-up: oneDNN builds its kernels on the first calls
+    start = time.perf_counter()
+    train(steps)
+    return (time.perf_counter() - start) / steps * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per setting and repeat")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    images = torch.rand(POOL, 3, 32, 32) * 2 - 1
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    times: dict[tuple[int, bool], list[float]] = {}
+    for _ in range(3):
+        for batch in BATCHES:
+            for channels_last in (False, True):
+                times.setdefault((batch, channels_last), []).append(
+                    step_milliseconds(batch, channels_last, args.steps, images))
+    rows = [{"batch": batch, "channels_last": channels_last, "ms_per_step": round(statistics.median(v), 2),
+             "ms_per_image": round(statistics.median(v) / batch, 3), "repeats_ms": [round(x, 2) for x in v]}
+            for (batch, channels_last), v in sorted(times.items())]
+    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "command": "python benchmarks/vae_step_cost.py "
+              + " ".join(sys.argv[1:]), "threads": args.threads, "steps": args.steps,
+              "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
+                          "python": platform.python_version()},
+              "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()],
+              "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| batch | channels_last | ms per step | ms per image |\n|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['batch']} | {row['channels_last']} | {row['ms_per_step']:.1f} | {row['ms_per_image']:.2f} |")
+    print(f"{args.threads} threads, load average {load_before} -> {result['load_average_after']}; "
+          f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
