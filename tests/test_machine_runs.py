@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -12,6 +13,8 @@ from imagelab.cli import main
 from imagelab.runtime import machine_runs, threads
 from imagelab.runtime.machine_runs import live_runs, registered, registry_folder
 from imagelab.runtime.threads import CpuShare, SharedThreads, ThreadChoice, shared
+
+HOST = socket.gethostname()
 
 EIGHT_CORES = CpuShare(affinity=8, physical_cores=8, quota=None)
 
@@ -39,15 +42,17 @@ def test_the_registry_counts_live_runs_and_forgets_dead_ones(tmp_path, other_pro
     folder = tmp_path / "live"
     assert live_runs(folder) == 0  # no folder yet: nobody is running
     with registered(folder):
-        assert (folder / str(os.getpid())).is_file()
+        assert (folder / f"{HOST}-{os.getpid()}").is_file()
         assert live_runs(folder) == 1
-        (folder / str(other_process)).write_text("0\n")
+        (folder / f"{HOST}-{other_process}").write_text("0\n")
         assert live_runs(folder) == 2
+        (folder / f"another-node-{other_process}").write_text("0\n")  # a cluster node sharing the cache
+        assert live_runs(folder) == 2 and (folder / f"another-node-{other_process}").exists()
         dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True).stdout.strip()
-        (folder / dead).write_text("0\n")  # a run killed before it could remove its entry
-        assert live_runs(folder) == 2 and not (folder / dead).exists()
-    assert not (folder / str(os.getpid())).exists() and live_runs(folder) == 1
+        (folder / f"{HOST}-{dead}").write_text("0\n")  # a run killed before it could remove its entry
+        assert live_runs(folder) == 2 and not (folder / f"{HOST}-{dead}").exists()
+    assert not (folder / f"{HOST}-{os.getpid()}").exists() and live_runs(folder) == 1
 
 
 def test_a_registry_that_cannot_be_written_leaves_the_run_alone(tmp_path):
@@ -83,7 +88,7 @@ def test_a_run_beside_another_takes_half_the_cores_at_every_stage(tiny_overrides
     monkeypatch.setattr(threads, "cpu_share", lambda: CpuShare(affinity=4, physical_cores=4, quota=None))
     folder = registry_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / str(other_process)).write_text("0\n")  # another run on this machine
+    (folder / f"{HOST}-{other_process}").write_text("0\n")  # another run on this machine
     out = tmp_path / "run"
     overrides = [*(o for o in tiny_overrides if not o.startswith("loop.")), "loop.generations=1"]
     assert main(["run", "--out", str(out), *overrides]) == 0
@@ -92,7 +97,7 @@ def test_a_run_beside_another_takes_half_the_cores_at_every_stage(tiny_overrides
     stages = {name: info["threads"] for generation in manifest["generations"].values()
               for name, info in generation["stages"].items()}
     assert set(stages) == {"fit", "sample", "judge", "metrics"} and set(stages.values()) == {2}
-    assert not (folder / str(os.getpid())).exists()  # the run's own entry is gone with it
+    assert not (folder / f"{HOST}-{os.getpid()}").exists()  # the run's own entry is gone with it
     assert live_runs() == 1
 
 
