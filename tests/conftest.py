@@ -1,8 +1,11 @@
-"""Shared fixtures: a private judge cache for the whole session, and tiny configs."""
+"""Shared fixtures: a private judge cache for the whole session, tiny configs, a fresh thread choice."""
 
 from __future__ import annotations
 
 import pytest
+import torch
+
+from imagelab.runtime import threads
 
 TINY_OVERRIDES = [
     # Three breeds at 16 px, a small long tail, a judge and a VAE that train in seconds.
@@ -34,3 +37,17 @@ def _private_judge_cache(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def tiny_overrides() -> list[str]:
     return list(TINY_OVERRIDES)
+
+
+@pytest.fixture
+def fresh_thread_choice(monkeypatch):
+    """Each test starts as a fresh process would: no run has set threads, torch's count is the import-time one.
+
+    (A run earlier in the suite, under a fixture's torch.set_num_threads, leaves its choice behind.)
+    torch's count is restored afterwards.
+    """
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "_applied", None)
+    monkeypatch.setattr(threads, "_TORCH_THREADS_AT_IMPORT", before)
+    yield
+    torch.set_num_threads(before)

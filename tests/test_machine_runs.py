@@ -28,14 +28,7 @@ def other_process():
     process.wait()
 
 
-@pytest.fixture(autouse=True)
-def fresh_threads(monkeypatch):
-    """As a fresh process: no earlier run's thread choice; torch's count restored afterwards."""
-    before = torch.get_num_threads()
-    monkeypatch.setattr(threads, "_applied", None)
-    monkeypatch.setattr(threads, "_TORCH_THREADS_AT_IMPORT", before)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("fresh_thread_choice")
 
 
 def test_the_registry_counts_live_runs_and_forgets_dead_ones(tmp_path, other_process):

@@ -1,11 +1,13 @@
 """The render cache: a later draw of the same toy dogs is read back, identical, and a stale or damaged one is not."""
 
+import dataclasses
 import types
 
 import pytest
 import torch
 
 from imagelab.cli import main
+from imagelab.config import DataConfig
 from imagelab.data import render_cache
 from imagelab.data.render_cache import cache_entry, renderer_version
 from imagelab.data.toydogs_dataset import ToyDogs
@@ -15,9 +17,7 @@ SIZES = {"pool": [5, 2], "judge_train": [3, 0]}
 
 
 def draw(*, seed=None, resolution=16):
-    dataset = ToyDogs.__new__(ToyDogs)
-    dataset.draw_seed = seed
-    return dataset.draw_splits(BREEDS, SIZES, resolution)
+    return ToyDogs(dataclasses.replace(DataConfig(), seed=seed)).draw_splits(BREEDS, SIZES, resolution)
 
 
 def refuse_rendering(monkeypatch):

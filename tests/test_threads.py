@@ -18,15 +18,7 @@ from imagelab.runtime.threads import (
     physical_cores,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_earlier_choice(monkeypatch):
-    """Each test starts as a fresh process would: no run has set threads, torch's count is the import-time one.
-
-    (A run earlier in the suite, under a fixture's torch.set_num_threads, leaves its choice behind.)
-    """
-    monkeypatch.setattr(threads, "_applied", None)
-    monkeypatch.setattr(threads, "_TORCH_THREADS_AT_IMPORT", torch.get_num_threads())
+pytestmark = pytest.mark.usefixtures("fresh_thread_choice")
 
 
 def write(path, text):
