@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
+from imagelab.report.png import save_png
 from imagelab.seeding import torch_generator
 
 MIN_CELL = 64  # pixels per image in a saved grid; small images are enlarged (nearest) to this
@@ -36,7 +37,7 @@ def sample_grid(images: torch.Tensor, path: Path, count: int, seed: int = 0) -> 
     chosen = images[torch.randperm(len(images), generator=torch_generator(seed))[:count]]
     nrow = max(1, math.ceil(math.sqrt(len(chosen))))
     grid = make_grid(_enlarge(chosen), nrow=nrow, padding=PADDING, pad_value=255)
-    _to_pil(grid).save(path)
+    save_png(_to_pil(grid), path)
 
 
 def breed_rows(images: torch.Tensor, labels: torch.Tensor, breeds: tuple[str, ...], path: Path, per_row: int) -> None:
@@ -58,4 +59,4 @@ def breed_rows(images: torch.Tensor, labels: torch.Tensor, breeds: tuple[str, ..
             continue
         strip = make_grid(_enlarge(images[members[:per_row]]), nrow=per_row, padding=PADDING, pad_value=255)
         canvas.paste(_to_pil(strip), (LABEL_WIDTH, top))
-    canvas.save(path)
+    save_png(canvas, path)
