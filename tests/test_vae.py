@@ -17,6 +17,7 @@ from imagelab.errors import ConfigError
 from imagelab.generators import DataSpec, NonFiniteLossError, load_generator
 from imagelab.generators.mixture_prior import MixturePrior
 from imagelab.generators.resample import Resample, ResampleConfig
+import imagelab.generators.vae as vae_module
 from imagelab.generators.vae import VAE, ConvVAE, VAEConfig
 from imagelab.seeding import sample_seeds
 
@@ -153,6 +154,32 @@ def test_warm_start_begins_from_the_previous_weights(fitted, pool):
     previous = fitted.model.state_dict()
     assert all(torch.allclose(v, previous[k], atol=1e-6) for k, v in warm.model.state_dict().items())
     assert not torch.allclose(fresh.model.state_dict()["decoder.0.weight"], previous["decoder.0.weight"])
+
+
+def test_a_warm_start_ramps_the_learning_rate_up_over_its_first_epoch(fitted, pool, monkeypatch):
+    # A fresh Adam's first step moves every weight by about lr; from trained weights that made warm-started fits
+    # diverge, so they start near 0 and reach lr after one epoch. A fresh fit starts at lr (the cosine schedule).
+    rates: list[float] = []
+    train = vae_module.train_epochs
+
+    def recording(model, batch_loss, optimizer, **settings):
+        def loss(network, batch):
+            rates.append(optimizer.param_groups[0]["lr"])
+            return batch_loss(network, batch)
+
+        return train(model, loss, optimizer, **settings)
+
+    monkeypatch.setattr(vae_module, "train_epochs", recording)
+    lr, batch = 1e-3, 8
+    make_vae(lr=lr, batch_size=batch, warm_start_epochs=2).fit(pool, seed=5, warm_start=fitted)
+    per_epoch = -(-len(pool) // batch)
+    assert len(rates) == 2 * per_epoch
+    assert rates[0] == pytest.approx(lr / per_epoch)
+    assert rates == sorted(rates[:per_epoch]) + rates[per_epoch:]  # rising through the first epoch
+    assert max(rates) == pytest.approx(lr) and rates[-1] < lr / 2  # then the cosine decay
+    rates.clear()
+    make_vae(lr=lr, batch_size=batch).fit(pool, seed=5)
+    assert rates[0] == pytest.approx(lr) and rates == sorted(rates, reverse=True)
 
 
 def test_warm_start_refuses_another_architecture_or_kind(fitted, pool):

@@ -49,6 +49,7 @@ from imagelab.generators.training import (
     optimizer_steps,
     seeded_module,
     train_epochs,
+    warmup_cosine,
 )
 from imagelab.runtime.progress import progress_bar
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_generator
@@ -285,15 +286,3 @@ class DiffusionGenerator(Generator):
         weights = {k.removeprefix("unet."): v for k, v in tensors.items() if k.startswith("unet.")}
         unet.load_state_dict(weights)
         self.unet = unet.eval()
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """Linear from 0 to 1 over ``warmup_steps``, then cosine to 0 at ``total_steps``."""
-
-    def multiplier(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-    return multiplier

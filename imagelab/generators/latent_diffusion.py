@@ -39,7 +39,6 @@ from imagelab.data.imageset import UNLABELED, ImageSet
 from imagelab.errors import ConfigError, DataError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator
 from imagelab.generators.ddpm_cond import breeds_to_draw
-from imagelab.generators.diffusion import warmup_cosine
 from imagelab.generators.latent_denoiser import LatentDenoiser
 from imagelab.generators.samplers import SAMPLERS, sampler_names
 from imagelab.generators.sampling_bias import breed_centres, sampling_bias_field, truncate
@@ -50,6 +49,7 @@ from imagelab.generators.training import (
     optimizer_steps,
     seeded_module,
     train_epochs,
+    warmup_cosine,
 )
 from imagelab.generators.vae import CHUNK, VAE, AutoencoderConfig, VAEConfig
 from imagelab.seeding import derive_seed, per_sample_randn, sample_seeds, torch_generator

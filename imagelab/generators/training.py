@@ -95,6 +95,18 @@ def optimizer_steps(pool_size: int, batch_size: int, epochs: int) -> int:
     return epochs * math.ceil(pool_size / batch_size)
 
 
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """A ``LambdaLR`` multiplier: linear from 0 to 1 over ``warmup_steps``, then cosine to 0 at ``total_steps``."""
+
+    def multiplier(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return multiplier
+
+
 def train_epochs(model: nn.Module, batch_loss: BatchLoss, optimizer: torch.optim.Optimizer, *, pool_size: int,
                  batch_size: int, epochs: int, seed: int, device: torch.device, name: str,
                  schedule: torch.optim.lr_scheduler.LRScheduler | None = None, ema_decay: float | None = None,

@@ -45,6 +45,7 @@ from imagelab.generators.training import (
     optimizer_steps,
     seeded_module,
     train_epochs,
+    warmup_cosine,
 )
 from imagelab.seeding import derive_seed, sample_seeds
 
@@ -255,7 +256,15 @@ class VAE(Generator):
         fused = self.device.type in ("cpu", "cuda")
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
         steps = optimizer_steps(len(pool), config.batch_size, epochs)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        if warm_start is None:
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        else:
+            # A fresh Adam's first steps move every weight by about the learning rate, whatever its gradient.
+            # From trained weights that threw the log-variances from about -8 to +20 in one step and the fit
+            # diverged (2 of the 20 warm-started runs of the published-directions sweep), so a warm start
+            # ramps the rate up over its first epoch.
+            warmup = optimizer_steps(len(pool), config.batch_size, 1)
+            schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps))
 
         def batch_loss(network: nn.Module, batch: Batch) -> torch.Tensor:
             # The whole batch's noise is drawn in every process: each part gets the rows it would get alone.
