@@ -21,15 +21,14 @@ read, as aliases that fill those sections (``LOOP_ALIASES``): ``loop.real_fracti
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from imagelab.config_fields import Bounds, bounded, local_path
+from imagelab.config_fields import bounded, local_path
+from imagelab.config_parsing import parse_dataclass, parse_field
 from imagelab.data import DATASETS
 from imagelab.data.split_sizes import RENDERED_SIZES
 from imagelab.errors import ConfigError
@@ -123,6 +122,9 @@ class LoopConfig:
     filter: str = "none"  # a registered filter (imagelab list filters), applied before data joins a pool
     samples_per_generation: int | None = bounded(None, ge=2)  # default: size of the real pool; FID needs 2+
     warm_start: bool = False  # start each generator from the previous generation's weights
+
+    # parse_dataclass names these in its error for an unknown loop key; config_from_dict takes them out first.
+    UNKNOWN_KEY_HINT: ClassVar[str] = "and, filling the regime and filter sections, " + ", ".join(LOOP_ALIASES)
 
 
 @dataclass
@@ -272,8 +274,7 @@ def _parse_chosen(registry: Registry, section: str, name: str, tree: dict[str, A
         else:  # a value for a plugin not chosen: checked as that plugin would, refused unless the default
             owner_config = _config_class(registry, section, owner)
             spec = {spec.name: spec for spec in dataclasses.fields(owner_config)}[field_name]
-            hint = typing.get_type_hints(owner_config)[field_name]
-            value = _parse_value(hint, aliased[old_key], f"loop.{old_key}", Bounds.of(spec))
+            value = parse_field(owner_config, field_name, aliased[old_key], f"loop.{old_key}")
             has_factory = spec.default_factory is not dataclasses.MISSING
             default = spec.default_factory() if has_factory else spec.default
             if value != default:
@@ -378,73 +379,3 @@ def apply_override(tree: dict[str, Any], override: str) -> None:
             raise ConfigError(".".join(parents[: depth + 1]), "is a value, not a section; cannot set keys under it")
         node = child
     node[leaf] = value
-
-
-# --- the generic, strict dataclass parser ------------------------------------------------------
-
-
-def parse_dataclass(cls: type, tree: Any, prefix: str, spelled: dict[str, str] | None = None) -> Any:
-    """An instance of the dataclass ``cls`` from ``tree``: the one strict parser of every config section.
-
-    Every key must be a field, every value of its type and within its ``bounded`` limits;
-    keys are named ``prefix + field`` in errors, or as ``spelled`` gives them (an alias the user wrote).
-    """
-    if not isinstance(tree, dict):
-        raise ConfigError(prefix.rstrip(".") or "config", f"must be a section (a mapping), got {tree!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(tree) - set(fields))
-    if unknown:
-        allowed = ", ".join(fields)
-        if cls is LoopConfig:
-            allowed += f"; and, filling the regime and filter sections, {', '.join(LOOP_ALIASES)}"
-        where = prefix.rstrip(".") or "the top level"
-        raise ConfigError(prefix + str(unknown[0]), f"unknown key; allowed under '{where}': {allowed}")
-    values = {}
-    for name, value in tree.items():
-        key = (spelled or {}).get(name, prefix + name)
-        values[name] = _parse_value(hints[name], value, key, Bounds.of(fields[name]))
-    return cls(**values)
-
-
-def _parse_value(hint: Any, value: Any, key: str, bounds: Bounds | None) -> Any:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) > 1:  # e.g. bool | str for a switch that is true, false or "auto": the value's own type
-            matching = [a for a in inner if isinstance(value, a) and not (a is int and isinstance(value, bool))]
-            if not matching:
-                raise ConfigError(key, f"must be one of {bounds.describe_choices()}; got {value!r}"
-                                  if bounds is not None and bounds.choices else f"has the wrong type: {value!r}")
-            inner = matching[:1]
-        return _parse_value(inner[0], value, key, bounds)
-    if dataclasses.is_dataclass(hint):
-        return parse_dataclass(hint, value, key + ".")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(key, f"must be a list, e.g. [1, 2, 3]; got {value!r}")
-        # The bounds of a list hold for each of its items.
-        return [_parse_value(args[0], item, f"{key}[{i}]", bounds) for i, item in enumerate(value)]
-    value = _check_type(hint, value, key)
-    if bounds is not None:
-        bounds.check(value, key)
-    return value
-
-
-def _check_type(hint: type, value: Any, key: str) -> Any:
-    """``value`` as a ``hint`` (an int passes as a float, and so does a YAML string like 1e-3)."""
-    type_names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-    ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
-    if hint is float and isinstance(value, str):
-        # YAML 1.1 reads 1e-3 (no dot) as a string; a number field takes it as the number it means.
-        try:
-            value, ok = float(value), True
-        except ValueError:
-            pass
-    if not ok:
-        raise ConfigError(key, f"must be {type_names.get(hint, hint.__name__)}, got {value!r}")
-    return value

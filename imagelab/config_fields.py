@@ -14,7 +14,7 @@ filter's ``Config``) declares its limits on the field itself::
         sizes: list[int] = bounded(default_factory=lambda: [4, 8], ge=1)  # every item >= 1
         label: str | None = None  # no bounds: only its type is checked
 
-The config parser (``imagelab.config``) checks every field's type and bounds when it
+The config parser (``imagelab.config_parsing``) checks every field's type and bounds when it
 reads YAML or ``key=value`` overrides, and names the key in its ConfigError; ``None``
 passes the bounds of an optional field, and the bounds of a list field hold for each
 item. ``check_bounds(self, "generator.")`` in a ``__post_init__`` applies the same

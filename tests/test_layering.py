@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "imagelab"
 
 # Lowest first. A module's layer is that of the longest prefix of its dotted name listed here.
 LAYERS = [
-    ("imagelab.errors", "imagelab.registry", "imagelab.seeding", "imagelab.config_fields", "imagelab.runtime",
-     "imagelab.runs"),
+    ("imagelab.errors", "imagelab.registry", "imagelab.seeding", "imagelab.config_fields", "imagelab.config_parsing",
+     "imagelab.runtime", "imagelab.runs"),
     ("imagelab.data",),
     ("imagelab.judge",),
     ("imagelab.generators",),
