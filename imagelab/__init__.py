@@ -12,7 +12,8 @@ from ``imagelab.plugin``. See docs/python-api.md.
 
 from imagelab.config import RunConfig, load_config
 from imagelab.experiments.seeds import SeedRuns, run_seeds
-from imagelab.lab import Run, load_run, register_generator, run
+from imagelab.lab import register_generator, run
+from imagelab.run_reader import Run, load_run
 
 __version__ = "0.1.0"
 

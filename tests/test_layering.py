@@ -25,7 +25,7 @@ LAYERS = [
     ("imagelab.report",),
     ("imagelab.config", "imagelab.preflight"),
     ("imagelab.loop",),
-    ("imagelab.lab",),
+    ("imagelab.lab", "imagelab.run_reader"),
     ("imagelab.experiments",),
     ("imagelab.cli", "imagelab.plugin", "imagelab.__main__", "imagelab"),
 ]

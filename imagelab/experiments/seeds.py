@@ -27,9 +27,10 @@ from imagelab.config import RunConfig
 from imagelab.errors import ConfigError, RunFolderError, RunsFailedError
 from imagelab.experiments.jobs import Job, check_jobs, refuse_jobs_when_launched, run_side_by_side, run_status
 from imagelab.experiments.seed_aggregate import VARIED, aggregate, describe_final, write_aggregate
-from imagelab.lab import ConfigSource, Run
+from imagelab.lab import ConfigSource
 from imagelab.preflight import check_before_run
 from imagelab.report.seeds_report import build_seeds_report
+from imagelab.run_reader import Run, load_run
 from imagelab.runs.folder import claim_folder_of_runs
 from imagelab.runs.layout import AGGREGATE_FILE, CONFIG_FILE, JOB_LOGS_DIR, MANIFEST_FILE, SEEDS_MARKER, seed_folder
 
@@ -105,7 +106,7 @@ def run_seeds(config: ConfigSource = None, *, seeds: Sequence[int] | str,
         print(f"Aggregate: {root / AGGREGATE_FILE}  "
               f"(compare seed folders with `imagelab compare {root}/seed_* --out DIR`)")
         print(f"Report: {build_seeds_report(root)}")
-    return SeedRuns(root, {seed: lab.load_run(seed_folder(root, seed)) for seed in seeds}, table)
+    return SeedRuns(root, {seed: load_run(seed_folder(root, seed)) for seed in seeds}, table)
 
 
 def _run_seeds_side_by_side(configs: dict[int, RunConfig], root: Path, jobs: int, threads: int | None,
