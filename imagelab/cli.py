@@ -2,7 +2,7 @@
 
     imagelab run [CONFIG] [--out DIR] [--seeds 0,1,2 [--vary V] [--jobs N]] [--threads N] [--allow-code-change]
                  [KEY=VALUE ...]
-    imagelab sweep SWEEP.yaml [--out DIR] [--list] [--jobs N] [--threads N]
+    imagelab sweep SWEEP.yaml [--out DIR] [--list] [--jobs N] [--threads N] [--allow-code-change]
     imagelab report RUN_DIR
     imagelab compare RUN_DIR... --out DIR
     imagelab export RUN_DIR --generation G --out DIR
@@ -99,6 +99,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+ALLOW_CODE_CHANGE_HELP = ("resume {} although a plugin used (generator, regime, filter, dataset, metric) is now "
+                          "installed at another version; the change is recorded in each manifest")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagelab",
                                      description="Watch image generators collapse on their own output.")
@@ -113,9 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default: runs/<config name>-<config hash>); "
                                    "an existing folder with the same config is resumed")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    run.add_argument("--allow-code-change", action="store_true",
-                     help="resume a folder although a plugin it used (generator, regime, filter, dataset, metric) "
-                          "is now installed at another version; the change is recorded in its manifest")
+    run.add_argument("--allow-code-change", action="store_true", help=ALLOW_CODE_CHANGE_HELP.format("a folder"))
     run.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2,3,4: one run per seed in "
                                      "OUT/seed_<s>/, and their means with 95%% bootstrap intervals and "
                                      "survival in OUT/aggregate.csv")
@@ -136,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, help="folder of the sweep's runs (default: runs/<sweep name>)")
     sweep.add_argument("--list", action="store_true",
                        help="print one `imagelab run` command per run (for a cluster's job array) and exit")
+    sweep.add_argument("--allow-code-change", action="store_true",
+                       help=ALLOW_CODE_CHANGE_HELP.format("the sweep's run folders"))
     _add_parallel_options(sweep, "runs")
     sweep.set_defaults(handler=_sweep)
 
@@ -228,7 +232,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(list_commands(sweep, out)))
         return 0
-    failed = run_sweep(sweep, out, jobs=args.jobs, threads=args.threads)
+    failed = run_sweep(sweep, out, jobs=args.jobs, threads=args.threads, allow_code_change=args.allow_code_change)
     return EXIT_TRAINING_FAILED if failed else 0
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from imagelab.cli import main
 from imagelab.errors import RunFolderError
@@ -117,3 +118,32 @@ def test_a_plugin_that_moved_to_another_distribution_counts_as_a_change():
     new, old = code_changes(recorded, [CodeSource("filter", "f", "b", "new-dist", "2")], {}, {})
     assert (old.distribution, old.recorded, old.installed) == ("old-dist", "1", None)
     assert (new.distribution, new.recorded, new.installed, new.provides) == ("new-dist", None, "2", ("filter f",))
+
+
+def test_a_sweep_resumes_across_a_plugin_upgrade_only_with_allow_code_change(versioned_plugin, tmp_path,
+                                                                              tiny_overrides, capsys):
+    overrides = dict(o.split("=", 1) for o in tiny_overrides if not o.startswith(("generator.", "loop.generations")))
+    overrides = {key: yaml.safe_load(value) for key, value in overrides.items()}
+    sweep = tmp_path / "upgrade.yaml"
+    sweep.write_text(yaml.safe_dump({"overrides": {**overrides, "generator.name": "pixel-gaussian",
+                                                   "loop.generations": 1}, "grid": {"seed": [0]}}))
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 0
+
+    set_version(versioned_plugin, "0.2.0")
+    manifest = out / "seed-0" / "manifest.json"
+    before = manifest.read_bytes()
+    # A finished run is skipped, so make it unfinished as an interrupted sweep would leave it.
+    interrupted = json.loads(before) | {"status": "interrupted"}
+    manifest.write_text(json.dumps(interrupted))
+    before = manifest.read_bytes()
+    capsys.readouterr()
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"was made with {DISTRIBUTION} 0.1.0" in error and "--allow-code-change" in error
+    assert manifest.read_bytes() == before  # refused: nothing written
+
+    assert main(["sweep", str(sweep), "--out", str(out), "--allow-code-change"]) == 0
+    recorded = json.loads(manifest.read_text())
+    assert recorded["status"] == "complete"
+    assert [(c["recorded"], c["installed"]) for c in recorded["code_changes"]] == [("0.1.0", "0.2.0")]

@@ -157,11 +157,13 @@ def load_sweep(source: str) -> Sweep:
     return sweep
 
 
-def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None) -> list[str]:
+def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None,
+              allow_code_change: bool = False) -> list[str]:
     """Run every unfinished run in ``out``/<name>, then write and print the summary; returns failed runs.
 
     ``jobs`` runs at a time, each in a process of its own with its share of the CPUs
-    (experiments/jobs.py); ``threads``: each run's torch threads (default: its share).
+    (experiments/jobs.py); ``threads``: each run's torch threads (default: its share);
+    ``allow_code_change``: as for ``imagelab.run``, for each run's folder.
     In a multi-process launch every process goes through the runs together (each run
     is split between them) and the main process alone prints and writes the summary.
     """
@@ -177,11 +179,12 @@ def run_sweep(sweep: Sweep, out: Path, jobs: int = 1, threads: int | None = None
             say(f"== [{position}/{len(sweep.runs)}] {run.name}: complete, skipped", flush=True)
             continue
         if jobs > 1:
-            side_by_side.append(Job(run.name, load_config(sweep.config, run.overrides), folder))
+            side_by_side.append(Job(run.name, load_config(sweep.config, run.overrides), folder, allow_code_change))
             continue
         say(f"== [{position}/{len(sweep.runs)}] {run.name}", flush=True)
         try:
-            lab.run_in_folder(load_config(sweep.config, run.overrides), folder, threads=threads)
+            lab.run_in_folder(load_config(sweep.config, run.overrides), folder, threads=threads,
+                              allow_code_change=allow_code_change)
         except StageFailedError as error:
             say(f"imagelab: run {run.name} stopped: {error}; the sweep goes on", flush=True)
             failed.append(run.name)
