@@ -40,6 +40,10 @@ class NonFiniteLossError(StageFailedError):
     """Training produced a NaN or infinite loss; the run stops (exit status 1), earlier generations stay."""
 
 
+class DivergedLossError(StageFailedError):
+    """Training blew up without a NaN: its last epoch's loss is far above its first step's (exit status 1)."""
+
+
 class DiskSpaceError(UserError):
     """Too little free disk for what a generation will write; the run stops before writing and resumes later."""
 

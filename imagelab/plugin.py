@@ -15,7 +15,7 @@ The names here are the public surface; where they are defined inside the package
 """
 
 from imagelab.data.imageset import REAL, UNLABELED, ImageSet, to_uint8
-from imagelab.errors import ConfigError, NonFiniteLossError
+from imagelab.errors import ConfigError, DivergedLossError, NonFiniteLossError
 from imagelab.generators.base import GENERATORS, DataSpec, FitReport, Generator, GeneratorConfig
 from imagelab.generators.training import Batch, optimizer_steps, seeded_module, train_epochs
 from imagelab.judge.judgement import Judgement
@@ -38,6 +38,7 @@ __all__ = [
     "REGIMES",
     "UNLABELED",
     "ConfigError",
+    "DivergedLossError",
     "DataSpec",
     "FitReport",
     "Generator",

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from imagelab.errors import NonFiniteLossError
-from imagelab.generators.training import Batch, optimizer_steps, seeded_module, train_epochs
+from imagelab.errors import DivergedLossError, NonFiniteLossError
+from imagelab.generators.training import Batch, check_not_diverged, optimizer_steps, seeded_module, train_epochs
 from imagelab.runtime.distributed import Processes
 
 CPU = torch.device("cpu")
@@ -79,6 +79,25 @@ def test_a_non_finite_loss_stops_training_naming_the_generator_and_epoch():
 
     with pytest.raises(NonFiniteLossError, match="toy epoch 1/3"):
         train(loss=exploding)
+
+
+def test_a_fit_that_blows_up_but_stays_finite_stops_naming_the_factor():
+    # SGD on the squared error at a rate far too large: the loss grows geometrically, finite after 4 epochs.
+    model = seeded_module(lambda: nn.Linear(4, 1), seed=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    with pytest.raises(DivergedLossError, match=r"toy fit diverged: the loss of its last epoch \(.+\) is "
+                                                r".+ times its first step's \(9.37\)"):
+        train_epochs(model, squared_error, optimizer, pool_size=len(POOL), batch_size=4, epochs=4, seed=7,
+                     device=CPU, name="toy")
+    _, losses = train(epochs=4)  # the same fit at a sane rate learns and passes
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("losses", [[5.0, 0.1], [1.0, 900.0], [-2.0, 10.0], []])
+def test_only_a_last_epoch_a_thousand_times_the_first_step_counts_as_diverged(losses):
+    check_not_diverged(losses, losses[0] if losses else None, "toy")  # learning, rising < 1000x, a log-likelihood
+    with pytest.raises(DivergedLossError):
+        check_not_diverged([0.5, 2.0], 0.002, "toy")
 
 
 @pytest.mark.parametrize(("rows", "count"), [(7, 1), (7, 2), (7, 3), (1, 2)])  # 1 row over 2: an empty part

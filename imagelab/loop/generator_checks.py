@@ -30,7 +30,13 @@ from pathlib import Path
 import torch
 
 from imagelab.data.imageset import UNLABELED, ImageSet
-from imagelab.errors import GeneratorOutputError, NonFiniteLossError, StageFailedError, UserError
+from imagelab.errors import (
+    DivergedLossError,
+    GeneratorOutputError,
+    NonFiniteLossError,
+    StageFailedError,
+    UserError,
+)
 from imagelab.generators import GENERATORS, DataSpec, FitReport, Generator
 from imagelab.loop.health import is_out_of_memory
 from imagelab.runtime.code_versions import LAB_DISTRIBUTION, code_source
@@ -71,12 +77,12 @@ class GeneratorChecks:
         """Run a call into the generator; what it raises comes out naming the generator, generation and stage.
 
         User errors (exit 2), out-of-memory errors (named by the stage, health.py) and the
-        loop's own stage failures pass unchanged; a NaN loss keeps its type.
+        loop's own stage failures pass unchanged; a NaN or diverged loss keeps its type.
         """
         try:
             yield
-        except NonFiniteLossError as error:
-            raise NonFiniteLossError(f"{self.where(generation, stage)}: {error}") from error
+        except (NonFiniteLossError, DivergedLossError) as error:
+            raise type(error)(f"{self.where(generation, stage)}: {error}") from error
         except (UserError, StageFailedError):
             raise
         except Exception as error:
