@@ -11,13 +11,13 @@ import sys
 import pytest
 import torch
 
+import imagelab.generators.vae as vae_module
 from imagelab.data.imageset import ImageSet
 from imagelab.data.toydogs import render_dogs
 from imagelab.errors import ConfigError
 from imagelab.generators import DataSpec, NonFiniteLossError, load_generator
 from imagelab.generators.mixture_prior import MixturePrior
 from imagelab.generators.resample import Resample, ResampleConfig
-import imagelab.generators.vae as vae_module
 from imagelab.generators.vae import VAE, ConvVAE, VAEConfig
 from imagelab.seeding import sample_seeds
 
@@ -146,7 +146,7 @@ def test_saved_prior_loads_and_samples_without_scikit_learn(fitted, tmp_path, mo
 
 def test_warm_start_begins_from_the_previous_weights(fitted, pool):
     # With a vanishing learning rate, a warm-started fit keeps the previous weights and a fresh one does not.
-    warm = make_vae(lr=1e-12, warm_start_epochs=1)
+    warm = make_vae(warm_start_lr=1e-12, warm_start_epochs=1)
     report = warm.fit(pool, seed=5, warm_start=fitted)
     assert len(report.losses) == 1  # warm_start_epochs, not epochs
     fresh = make_vae(lr=1e-12, epochs=1)
@@ -156,9 +156,9 @@ def test_warm_start_begins_from_the_previous_weights(fitted, pool):
     assert not torch.allclose(fresh.model.state_dict()["decoder.0.weight"], previous["decoder.0.weight"])
 
 
-def test_a_warm_start_ramps_the_learning_rate_up_over_its_first_epoch(fitted, pool, monkeypatch):
+def test_a_warm_start_ramps_its_own_learning_rate_up_over_its_first_epoch(fitted, pool, monkeypatch):
     # A fresh Adam's first step moves every weight by about lr; from trained weights that made warm-started fits
-    # diverge, so they start near 0 and reach lr after one epoch. A fresh fit starts at lr (the cosine schedule).
+    # diverge, so they start near 0 and reach warm_start_lr after one epoch. A fresh fit starts at lr (cosine).
     rates: list[float] = []
     train = vae_module.train_epochs
 
@@ -171,7 +171,7 @@ def test_a_warm_start_ramps_the_learning_rate_up_over_its_first_epoch(fitted, po
 
     monkeypatch.setattr(vae_module, "train_epochs", recording)
     lr, batch = 1e-3, 8
-    make_vae(lr=lr, batch_size=batch, warm_start_epochs=2).fit(pool, seed=5, warm_start=fitted)
+    make_vae(lr=1.0, warm_start_lr=lr, batch_size=batch, warm_start_epochs=2).fit(pool, seed=5, warm_start=fitted)
     per_epoch = -(-len(pool) // batch)
     assert len(rates) == 2 * per_epoch
     assert rates[0] == pytest.approx(lr / per_epoch)

@@ -70,6 +70,10 @@ class AutoencoderConfig(AcceleratedConfig):
     # Small batches: on a CPU budget the number of optimiser steps, not images seen, limits quality.
     batch_size: int = field(default=24, metadata={"min": 1})
     lr: float = field(default=7e-3, metadata={"min": 0.0})  # Adam, cosine-annealed to 0 over the fit
+    # Peak learning rate of a warm-started fit (loop.warm_start), which fine-tunes the previous weights on its
+    # own samples. At lr 7e-3, even ramped up over the first epoch, 1 of the 20 warm-started runs of the
+    # published-directions sweep still diverged at the peak (benchmarks/published_directions.py); at 2e-3 it converges.
+    warm_start_lr: float = field(default=2e-3, metadata={"min": 0.0})
     # Weight of the KL term against the summed squared error: 2 * sigma^2 of a Gaussian decoder whose pixel
     # std is sigma (in [-1, 1] units). Small = sharp reconstructions; the mixture prior handles the rest.
     kl_weight: float = field(default=0.02, metadata={"min": 0.0})
@@ -90,8 +94,9 @@ class AutoencoderConfig(AcceleratedConfig):
                 raise ConfigError(f"generator.{spec.name}", f"must be >= {low}, got {value!r}")
             if high is not None and value is not None and value > high:
                 raise ConfigError(f"generator.{spec.name}", f"must be <= {high}, got {value!r}")
-        if self.lr <= 0:
-            raise ConfigError("generator.lr", f"must be > 0, got {self.lr!r}")
+        for key in ("lr", "warm_start_lr"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"generator.{key}", f"must be > 0, got {getattr(self, key)!r}")
 
     def autoencoder_fields(self) -> dict[str, Any]:
         """The values of this class's own fields (not a subclass's): what builds the autoencoder."""
@@ -254,7 +259,8 @@ class VAE(Generator):
         # 2. Train on the whole pool held as one float tensor: no DataLoader, no per-batch conversion.
         images = pool.as_float().to(self.device).contiguous(memory_format=self.acceleration.memory_format)
         fused = self.device.type in ("cpu", "cuda")
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
+        lr = config.lr if warm_start is None else config.warm_start_lr
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
         steps = optimizer_steps(len(pool), config.batch_size, epochs)
         if warm_start is None:
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
@@ -262,7 +268,7 @@ class VAE(Generator):
             # A fresh Adam's first steps move every weight by about the learning rate, whatever its gradient.
             # From trained weights that threw the log-variances from about -8 to +20 in one step and the fit
             # diverged (2 of the 20 warm-started runs of the published-directions sweep), so a warm start
-            # ramps the rate up over its first epoch.
+            # ramps its rate (warm_start_lr) up over its first epoch.
             warmup = optimizer_steps(len(pool), config.batch_size, 1)
             schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps))
 
