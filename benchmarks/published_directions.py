@@ -3,7 +3,7 @@ claims table and figure copied to benchmarks/results/published_directions/ with 
 the wall time (run.json). The README's table is made from the recorded claims.csv by
 scripts/directions_table.py.
 
-    python benchmarks/published_directions.py --jobs 2          # about 90 minutes on 2 cores
+    python benchmarks/published_directions.py --jobs 2          # about 45 minutes on 2 cores
     python benchmarks/published_directions.py --out runs/pd     # resumes an interrupted sweep there
     python benchmarks/published_directions.py --out runs/pd --record-only   # records a finished sweep
 
