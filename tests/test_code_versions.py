@@ -132,10 +132,8 @@ def test_a_sweep_resumes_across_a_plugin_upgrade_only_with_allow_code_change(ver
 
     set_version(versioned_plugin, "0.2.0")
     manifest = out / "seed-0" / "manifest.json"
-    before = manifest.read_bytes()
     # A finished run is skipped, so make it unfinished as an interrupted sweep would leave it.
-    interrupted = json.loads(before) | {"status": "interrupted"}
-    manifest.write_text(json.dumps(interrupted))
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"status": "interrupted"}))
     before = manifest.read_bytes()
     capsys.readouterr()
     assert main(["sweep", str(sweep), "--out", str(out)]) == 2

@@ -72,7 +72,8 @@ class AutoencoderConfig(AcceleratedConfig):
     lr: float = field(default=7e-3, metadata={"min": 0.0})  # Adam, cosine-annealed to 0 over the fit
     # Peak learning rate of a warm-started fit (loop.warm_start), which fine-tunes the previous weights on its
     # own samples. At lr 7e-3, even ramped up over the first epoch, 1 of the 20 warm-started runs of the
-    # published-directions sweep still diverged at the peak (benchmarks/published_directions.py); at 2e-3 it converges.
+    # published-directions sweep (benchmarks/published_directions.py) still diverged at the peak; at 2e-3
+    # it converges.
     warm_start_lr: float = field(default=2e-3, metadata={"min": 0.0})
     # Weight of the KL term against the summed squared error: 2 * sigma^2 of a Gaussian decoder whose pixel
     # std is sigma (in [-1, 1] units). Small = sharp reconstructions; the mixture prior handles the rest.
@@ -259,16 +260,16 @@ class VAE(Generator):
         # 2. Train on the whole pool held as one float tensor: no DataLoader, no per-batch conversion.
         images = pool.as_float().to(self.device).contiguous(memory_format=self.acceleration.memory_format)
         fused = self.device.type in ("cpu", "cuda")
-        lr = config.lr if warm_start is None else config.warm_start_lr
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
         steps = optimizer_steps(len(pool), config.batch_size, epochs)
-        if warm_start is None:
+        if warm_start is None:  # CosineAnnealingLR, not warmup_cosine(0, steps): its rates differ in the last bits
+            optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         else:
             # A fresh Adam's first steps move every weight by about the learning rate, whatever its gradient.
             # From trained weights that threw the log-variances from about -8 to +20 in one step and the fit
             # diverged (2 of the 20 warm-started runs of the published-directions sweep), so a warm start
-            # ramps its rate (warm_start_lr) up over its first epoch.
+            # fine-tunes at warm_start_lr, ramped up over its first epoch.
+            optimizer = torch.optim.Adam(model.parameters(), lr=config.warm_start_lr, fused=fused)
             warmup = optimizer_steps(len(pool), config.batch_size, 1)
             schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps))
 
