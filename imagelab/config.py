@@ -184,9 +184,14 @@ class RunConfig:
 # --- building a config -------------------------------------------------------------------------
 
 
+# What a run without a CONFIG runs: the embedded default lab. A YAML file or mapping that leaves a key out
+# gets the dataclass default instead, which is not always the preset's value (the preset fine-tunes).
+DEFAULT_PRESET = "toy-vae"
+
+
 def load_config(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """The config of a run: defaults <- YAML file or preset ``source`` <- ``key=value`` overrides."""
-    tree = read_config_source(source) if source else {}
+    """The config of a run: defaults <- YAML file or preset ``source`` (None: DEFAULT_PRESET) <- overrides."""
+    tree = read_config_source(source or DEFAULT_PRESET)
     for override in overrides:
         apply_override(tree, override)
     return config_from_dict(tree)

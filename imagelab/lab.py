@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from imagelab.config import RunConfig, apply_override, config_from_dict, load_config
+from imagelab.config import DEFAULT_PRESET, RunConfig, apply_override, config_from_dict, load_config
 from imagelab.data import DATASETS
 from imagelab.errors import ConfigError, RunFolderError, UserError
 from imagelab.generators import GENERATORS, Generator
@@ -56,7 +56,7 @@ log = logging.getLogger(LOGGER_NAME)
 # What ``run`` accepts as a config: a RunConfig, a YAML path, a preset name, a nested mapping, or None
 # (the embedded default).
 ConfigSource = RunConfig | str | os.PathLike | Mapping | None
-DEFAULT_CONFIG_NAME = "toy-vae"  # the embedded default is the toy-vae preset
+DEFAULT_CONFIG_NAME = DEFAULT_PRESET  # the embedded default is the toy-vae preset
 MAPPING_CONFIG_NAME = "lab"  # folder name prefix of a run made from a RunConfig or a mapping
 VERSIONED_PACKAGES = ("imagelab", "torch", "torchvision", "timm", "torchmetrics")
 

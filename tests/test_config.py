@@ -16,6 +16,15 @@ def test_no_config_is_the_default_lab_and_matches_the_toy_vae_preset():
     assert load_config("toy-vae").to_dict() == default.to_dict()
 
 
+def test_the_default_fine_tunes_later_generations_and_toy_vae_fresh_is_it_trained_from_scratch():
+    default, fresh = load_config(), load_config("toy-vae-fresh")
+    assert default.loop.warm_start and default.generator.warm_start_epochs == 2
+    assert not fresh.loop.warm_start
+    assert {**fresh.to_dict(), "loop": {**fresh.to_dict()["loop"], "warm_start": True}} == default.to_dict()
+    # The null on the default's settings is one override away: no vae key in the file stands in its way.
+    assert load_config(None, ["generator.name=resample"]).loop.warm_start
+
+
 def test_presets_are_listed_and_every_preset_resolves():
     names = preset_names()
     assert "toy-vae" in names and "toy-resample" in names

@@ -156,6 +156,12 @@ def test_warm_start_begins_from_the_previous_weights(fitted, pool):
     assert not torch.allclose(fresh.model.state_dict()["decoder.0.weight"], previous["decoder.0.weight"])
 
 
+def test_a_warm_started_vae_fine_tunes_for_two_epochs_by_default_and_a_fresh_one_trains_all(fitted, pool):
+    assert len(make_vae(epochs=5).fit(pool, seed=5, warm_start=fitted).losses) == 2
+    assert len(make_vae(epochs=5).fit(pool, seed=5).losses) == 5
+    assert len(make_vae(epochs=5, warm_start_epochs=None).fit(pool, seed=5, warm_start=fitted).losses) == 5
+
+
 def test_a_warm_start_ramps_its_own_learning_rate_up_over_its_first_epoch(fitted, pool, monkeypatch):
     # A fresh Adam's first step moves every weight by about lr; from trained weights that made warm-started fits
     # diverge, so they start near 0 and reach warm_start_lr after one epoch. A fresh fit starts at lr (cosine).
