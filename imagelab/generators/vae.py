@@ -109,10 +109,10 @@ class VAEConfig(AutoencoderConfig):
     """Settings of the ``vae`` generator; the defaults suit the embedded toy-dog lab on a small CPU."""
 
     name: str = "vae"
-    # A warm-started fit (loop.warm_start, as in the embedded default) starts from weights that already
-    # decode the previous pool, which its samples came from; 2 epochs adapt them to the new pool. Measured on
-    # the default lab, seed 0, 2-core AMD EPYC: 77 s for the whole run against 161 s with fresh 10-epoch fits
-    # (3 epochs: 86 s). None = epochs.
+    # Epochs of a warm-started fit (loop.warm_start, on in the embedded default); None = epochs. It starts from
+    # weights that already decode the pool it is given (the previous generation's samples), so 2 epochs adapt
+    # them. The default lab then takes 0.43 of the wall time of training every generation from scratch for
+    # 10 epochs (benchmarks/default_run.py); 3 epochs took 86 s against 2 epochs' 77 s (seed 0, one run each).
     warm_start_epochs: int | None = field(default=2, metadata={"min": 1})
     prior: str = field(default="gmm", metadata={"choices": PRIORS})  # gmm: re-fitted mixture; normal: N(0, I)
     # At most one per training image (fewer when the pool is smaller). About one per 1.2 training images: the
