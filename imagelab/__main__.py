@@ -1,5 +1,3 @@
-import sys
+from imagelab.cli import entry_point
 
-from imagelab.cli import main
-
-sys.exit(main())
+entry_point()

@@ -18,6 +18,7 @@ use), 130 interrupted. A run's log.txt holds the traceback of whatever stopped i
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -43,6 +44,16 @@ EXIT_TRAINING_FAILED = 1
 # What `imagelab list` can show, besides presets: each kind's registry, plugins included.
 LISTABLE = {"generators": GENERATORS, "regimes": REGIMES, "filters": FILTERS, "metrics": METRICS,
             "datasets": DATASETS}
+
+
+def entry_point() -> None:
+    """The installed `imagelab` command and `python -m imagelab`: main(), its status as the exit status."""
+    # Importing torch, torchvision, timm, torchmetrics and scipy leaves millions of objects that live
+    # until the process ends; the interpreter's collections at exit walk them all, about 1.2 s of a
+    # default run's shutdown (docs/speed.md). Frozen, every collection, the last ones included, skips
+    # them. Only here, not in main(), which tests and Python callers run inside their own process.
+    gc.freeze()
+    sys.exit(main())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,4 +288,4 @@ def _describe(obj: object) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()
