@@ -48,10 +48,11 @@ LISTABLE = {"generators": GENERATORS, "regimes": REGIMES, "filters": FILTERS, "m
 
 def entry_point() -> None:
     """The installed `imagelab` command and `python -m imagelab`: main(), its status as the exit status."""
-    # Importing torch, torchvision, timm, torchmetrics and scipy leaves millions of objects that live
-    # until the process ends; the interpreter's collections at exit walk them all, about 1.2 s of a
-    # default run's shutdown (docs/speed.md). Frozen, every collection, the last ones included, skips
-    # them. Only here, not in main(), which tests and Python callers run inside their own process.
+    # Importing torch, torchvision, timm, torchmetrics and scipy leaves about half a million objects
+    # that live until the process ends; the interpreter's collections at exit walk them all: 1.5 s of
+    # exit, 0.2 s once frozen, since every collection, the last ones included, then skips them
+    # (benchmarks/startup.py). Only here, not in main(), which tests and Python callers run in their
+    # own process.
     gc.freeze()
     sys.exit(main())
 
