@@ -5,8 +5,8 @@ VAE, its samples (generation 2's pool under ``replace``) and the judge. Then, ``
 in turns:
 
 - **one after the other**: the warm-started 2-epoch fit of generation 2, then the judge over generation
-  2's samples ``--judgings`` times (the default 4 stands for judging, metrics and grids, about four
-  times the judge's own share of a generation's overhead);
+  2's samples ``--judgings`` times (the default 4 takes about twice what a generation's judging, metrics
+  and grids take together in ``benchmarks/default_run.py``, so that any overlap would show);
 - **side by side**: the same fit, with the same judging on a second thread (torch's kernels let go of
   the interpreter lock, so both run at once), each with torch's threads for the whole machine;
 - **side by side, one thread each**: the same, with ``torch.set_num_threads(1)``, so that the two share
@@ -77,8 +77,9 @@ def main() -> None:
                 judge.judge(to_judge)
             return time.perf_counter() - start
 
+        machine_threads = torch.get_num_threads()
+
         def side_by_side(threads: int) -> float:
-            machine_threads = torch.get_num_threads()
             torch.set_num_threads(threads)
             worker = threading.Thread(target=judging)
             start = time.perf_counter()
@@ -92,7 +93,6 @@ def main() -> None:
         load_before = os.getloadavg()
         fit(), judging()  # warm-up: allocator, threads, first-call costs
         sequential, overlapped, one_thread_each = [], [], []
-        machine_threads = torch.get_num_threads()
         for _ in range(args.repeats):
             sequential.append(fit() + judging())
             overlapped.append(side_by_side(machine_threads))
