@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -35,21 +34,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import torch
-from measuring import cpu_name
+from measuring import cpu_machine, load_average
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results" / "default_run.json"
-
-
-def machine() -> dict:
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
-            "torch_default_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def git(*args: str) -> str:
@@ -133,7 +121,7 @@ def main() -> None:
         "command": "python benchmarks/default_run.py " + " ".join(sys.argv[1:]),
         "what": "imagelab run (the embedded default), judge loaded from a shared cache; base and new alternating",
         "overrides": args.overrides,
-        "machine": machine(),
+        "machine": cpu_machine(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "base_commit": base_commit,

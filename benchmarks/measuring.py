@@ -6,6 +6,7 @@ on the path and ``from measuring import ...`` finds this module.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -23,6 +24,18 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_machine() -> dict:
+    """The CPU machine a benchmark ran on: its CPU, the cores this process may use, torch and Python."""
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
+            "torch_default_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded: how busy the machine was."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def block_seconds(action: Callable[[], object], repeats: int) -> list[float]:

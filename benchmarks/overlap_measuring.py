@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import torch
-from measuring import cpu_name
+from measuring import cpu_machine, load_average
 
 from imagelab.data.imageset import ImageSet
 from imagelab.generators.base import load_generator
@@ -90,7 +90,7 @@ def main() -> None:
             torch.set_num_threads(machine_threads)
             return seconds
 
-        load_before = os.getloadavg()
+        load_before = load_average()
         fit(), judging()  # warm-up: allocator, threads, first-call costs
         sequential, overlapped, one_thread_each = [], [], []
         for _ in range(args.repeats):
@@ -101,10 +101,9 @@ def main() -> None:
     record = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "command": f"python benchmarks/overlap_measuring.py --repeats {args.repeats} --judgings {args.judgings}",
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "machine": cpu_machine(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "one_after_the_other_seconds": [round(s, 2) for s in sequential],
         "side_by_side_seconds": [round(s, 2) for s in overlapped],
         "side_by_side_one_thread_each_seconds": [round(s, 2) for s in one_thread_each],

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from measuring import cpu_name
+from measuring import cpu_machine, load_average
 
 RESULTS = Path(__file__).parent / "results" / "startup.json"
 
@@ -78,7 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    load_before = os.getloadavg()
+    load_before = load_average()
     imports = {"imagelab.cli": median_of(args.repeats, lambda: import_seconds((), "imagelab.cli"))}
     for index, name in enumerate(LIBRARIES):
         imports[name] = median_of(args.repeats, lambda: import_seconds(LIBRARIES[:index], name))
@@ -86,10 +85,9 @@ def main() -> None:
     record = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "command": f"python benchmarks/startup.py --repeats {args.repeats}",
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
-                    "python": sys.version.split()[0]},
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "machine": cpu_machine(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "median_import_seconds": imports,
         "libraries_sum_seconds": round(sum(imports[name] for name in LIBRARIES), 3),
         "median_exit_seconds_after_importing_imagelab_cli": exits,
