@@ -9,26 +9,18 @@ from __future__ import annotations
 import os
 import platform
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform module knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from imagelab.runtime.cpu_kind import cpu_model as cpu_name  # the name the run manifests record
 
 
 def cpu_machine() -> dict:
-    """The CPU machine a benchmark ran on: its CPU, the cores this process may use, torch and Python."""
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
+    """The CPU machine a benchmark ran on: its CPU and torch's kernels for it, the cores this process may use,
+    torch and Python."""
+    return {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
             "torch_default_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "platform": platform.platform()}
 

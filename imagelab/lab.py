@@ -46,6 +46,7 @@ from imagelab.runs.layout import (
 )
 from imagelab.runtime import distributed, machine_runs
 from imagelab.runtime.code_versions import CodeSource, code_source
+from imagelab.runtime.cpu_kind import cpu_kind, describe_cpu
 from imagelab.runtime.device import prefer_determinism, resolve_device
 from imagelab.runtime.run_log import LOGGER_NAME, run_logging
 from imagelab.runtime.threads import SharedThreads, ThreadChoice, choose_threads
@@ -154,6 +155,7 @@ def _run_in_folder(config: RunConfig, out: Path, thread_plan: SharedThreads, all
                 log.warning(f"code changed since this run was made: {change.describe()} (recorded in the manifest's "
                             f"code_changes)")
             _record_threads(folder, thread_choice)
+            _record_cpu(folder)
             _run_loop(config, folder, device, processes, thread_plan)
     finally:
         folder.close()
@@ -187,6 +189,17 @@ def _record_threads(folder: RunFolder, choice: ThreadChoice) -> None:
         log.warning(f"this run's earlier stages used {earlier} torch threads, this session uses {choice.count}: "
                     "metrics depend slightly on the thread count (give the same --threads, or threads=, to keep it)")
     folder.set("threads", choice.record())
+
+
+def _record_cpu(folder: RunFolder) -> None:
+    """The kind of CPU into the manifest; a resume on another kind is said, as its numbers may differ."""
+    kind = cpu_kind()
+    earlier = folder.manifest.get("cpu")
+    if earlier is not None and earlier != kind:
+        log.warning(f"this run's earlier stages ran on {describe_cpu(earlier)}, this session runs on "
+                    f"{describe_cpu(kind)}: metrics depend on the CPU's kernels, so its later generations are "
+                    "not the ones the earlier machine would have made (docs/reliability.md#determinism)")
+    folder.set("cpu", kind)
 
 
 def build_report(run_dir: str | os.PathLike) -> float:
