@@ -1,12 +1,12 @@
-"""benchmarks/gpu_check.py: it refuses to run without a GPU, and its reduced presets are valid configs.
-
-Its dry run on a CPU (``--allow-cpu --tiny``) takes minutes on 2 cores, so it is run by hand
-(docs/speed.md), not here.
+"""benchmarks/gpu_check.py: it refuses to run without a GPU, its reduced presets are valid configs, and its
+dry run on a CPU (``--allow-cpu --tiny``) gets through every part, so the script's own logic is known to
+work before the first GPU it meets (under a minute on 2 cores: no part compiles on a CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -40,3 +40,21 @@ def test_every_gpu_preset_has_a_reduced_size_that_parses(tiny):
         overrides = gpu_check.overrides_for(preset, args, torch.device("cpu"))
         config = load_config(str(preset), overrides)
         assert config.loop.generations == 2 and config.device == "cpu"
+
+
+def test_its_dry_run_on_a_cpu_gets_through_every_part_and_says_it_was_no_gpu(tmp_path):
+    out, work = tmp_path / "dry_run.json", tmp_path / "work"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    finished = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_check.py"), "--allow-cpu", "--tiny",
+                               "--out", str(out), "--work", str(work)], env=env, capture_output=True, text=True,
+                              timeout=900)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["dry_run"] is True and result["tiny"] is True and result["machine"]["device"] == "cpu"
+    expected = {f"preset:{preset.stem}" for preset in gpu_check.PRESETS} | {"throughput:ddpm", "throughput:judge",
+                                                                             "determinism"}
+    assert set(result["parts"]) == expected and result["failed"] == []
+    for preset in gpu_check.PRESETS:  # two generations, each with its stages timed from the run's manifest
+        part = result["parts"][f"preset:{preset.stem}"]
+        assert set(part["stages"]) >= {"1", "2"} and part["stages"]["2"]["fit"]["seconds"] > 0
+    assert result["parts"]["determinism"]["identical_metrics_csv"] is True
