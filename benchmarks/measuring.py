@@ -13,13 +13,15 @@ from typing import Callable
 
 import torch
 
-from imagelab.runtime.cpu_kind import cpu_model as cpu_name  # the name the run manifests record
+from imagelab.runtime.cpu_kind import cpu_kind
+from imagelab.runtime.cpu_kind import cpu_model as cpu_name  # noqa: F401 - the scripts import it from here
 
 
 def cpu_machine() -> dict:
     """The CPU machine a benchmark ran on: its CPU and torch's kernels for it, the cores this process may use,
     torch and Python."""
-    return {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    kind = cpu_kind()  # what a run's manifest records under "cpu"
+    return {"cpu": kind["model"], "cpu_capability": kind["capability"],
             "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
             "torch_default_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "platform": platform.platform()}
